@@ -1,0 +1,1 @@
+"""FastAPI service for operators, planners and engineers (issue "# 4")."""

@@ -1,0 +1,1 @@
+"""Edge worker: reads plates from RTSP cameras and publishes one read per vehicle pass to Kafka."""

@@ -1,0 +1,1 @@
+"""Edge box hardware profiles and sizing (issue "# 5")."""

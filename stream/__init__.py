@@ -1,0 +1,1 @@
+"""Stream matcher: checks plate reads against hotlists and publishes hits (issue "# 2")."""
