@@ -1,0 +1,103 @@
+"""Shared fixtures: real components only (Tansu broker, GStreamer RTSP server, the real plate models)."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from cordon.broker import EmbeddedBroker
+from cordon.events import BBox, PlateRead, utc_now
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("CORDON_SHARED_DIR", REPO.parent / "shared"))
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No CORDON_* variable from the developer's shell leaks into a test."""
+    for key in list(os.environ):
+        if key.startswith("CORDON_"):
+            monkeypatch.delenv(key)
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    """The offline plate models in ../shared/models (never downloaded in tests)."""
+    path = SHARED / "models"
+    if not (path / "cct_xs_v2_global.onnx").is_file():
+        pytest.fail(f"plate models not found in {path}; tests need ../shared/models")
+    return path
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
+    """A fresh Tansu broker with Cordon's topics, on a free port."""
+    embedded = EmbeddedBroker(log_path=tmp_path / "tansu.log").start()
+    try:
+        yield embedded
+    finally:
+        embedded.stop()
+
+
+def make_read(plate: str = "AB12CDE", *, camera_id: str = "cam1", seconds: float = 0.0) -> PlateRead:
+    """A valid read for tests that do not need a camera."""
+    return PlateRead(
+        read_id=uuid.uuid4(),
+        camera_id=camera_id,
+        edge_box_id="box-test",
+        captured_at=utc_now() + timedelta(seconds=seconds),
+        plate_raw=plate,
+        plate=plate,
+        confidence=0.9,
+        bbox=BBox(x1=10, y1=10, x2=120, y2=40),
+    )
+
+
+class TopicReader:
+    """Reads a whole topic from the beginning with manual assignment (no consumer-group join delay)."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=100,
+            request_timeout_ms=5000,
+            reconnect_backoff_max_ms=500,
+        )
+        deadline = time.monotonic() + 10
+        partitions = None
+        while partitions is None and time.monotonic() < deadline:
+            partitions = self.consumer.partitions_for_topic(topic)
+            if partitions is None:
+                time.sleep(0.1)
+        assert partitions, f"topic {topic} not found"
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        self.consumer.assign(tps)
+        self.consumer.seek_to_beginning(*tps)
+        self.values: list[bytes] = []
+
+    def poll(self, seconds: float = 0.5) -> list[bytes]:
+        """Fetch for up to ``seconds``; return what arrived."""
+        got: list[bytes] = []
+        for records in self.consumer.poll(timeout_ms=int(seconds * 1000)).values():
+            got.extend(r.value for r in records)
+        self.values.extend(got)
+        return got
+
+    def read_until(self, done: Callable[[list[bytes]], bool], *, timeout_s: float) -> list[bytes]:
+        """Poll until ``done(all values so far)`` or the timeout; return every value read."""
+        deadline = time.monotonic() + timeout_s
+        while not done(self.values) and time.monotonic() < deadline:
+            self.poll(0.3)
+        return self.values
+
+    def close(self) -> None:
+        self.consumer.close()
