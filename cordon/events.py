@@ -101,8 +101,10 @@ class PlateRead(_Frozen):
     """One vehicle pass seen by one camera: the best-voted plate of a finished track."""
 
     type: Literal["plate_read"] = "plate_read"
-    schema_version: Literal[1] = SCHEMA_VERSION
-    read_id: uuid.UUID = Field(description="Unique id of this read, fixed at the edge; consumers dedupe on it.")
+    schema_version: Literal[1] = 1
+    read_id: uuid.UUID = Field(
+        description="Unique id of this read, fixed at the edge; consumers dedupe on it."
+    )
     camera_id: str = Field(min_length=1, max_length=64, description="Id of the camera that saw the plate.")
     edge_box_id: str = Field(min_length=1, max_length=64, description="Id of the edge box that read it.")
     captured_at: UtcMillis = Field(description="When the best frame of the pass was captured (UTC, ms).")
@@ -142,7 +144,9 @@ class CameraStatus(_Frozen):
     state: CameraState = Field(description="up, down or reconnecting.")
     fps: float = Field(ge=0.0, description="Frames decoded per second over the last interval.")
     processed_fps: float = Field(default=0.0, ge=0.0, description="Frames recognised per second.")
-    frames_dropped: int = Field(default=0, ge=0, description="Frames replaced unread since start (newest wins).")
+    frames_dropped: int = Field(
+        default=0, ge=0, description="Frames replaced unread since start (newest wins)."
+    )
     reconnects: int = Field(default=0, ge=0, description="Reconnect attempts since start.")
     last_frame_at: UtcMillis | None = Field(default=None, description="Capture time of the newest frame.")
     down_since: UtcMillis | None = Field(default=None, description="When the stream was lost, if not up.")
@@ -152,7 +156,7 @@ class Heartbeat(_Frozen):
     """Periodic health report of an edge box."""
 
     type: Literal["heartbeat"] = "heartbeat"
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     heartbeat_id: uuid.UUID = Field(default_factory=uuid.uuid4)
     edge_box_id: str = Field(min_length=1, max_length=64)
     sent_at: UtcMillis
@@ -160,7 +164,9 @@ class Heartbeat(_Frozen):
     queue_depth: int = Field(default=0, ge=0, description="Frames waiting for recognition.")
     spool_depth: int = Field(default=0, ge=0, description="Reads spooled and not yet acknowledged.")
     spool_dropped: int = Field(default=0, ge=0, description="Reads dropped because the spool was full.")
-    clock_offset_s: float | None = Field(default=None, description="Box clock minus reference clock, seconds.")
+    clock_offset_s: float | None = Field(
+        default=None, description="Box clock minus reference clock, seconds."
+    )
     software_version: str = Field(default="", max_length=32)
 
 

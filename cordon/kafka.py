@@ -80,7 +80,9 @@ def wait_for_broker(bootstrap: str, *, timeout_s: float = 30.0) -> None:
     raise BrokerError(f"Kafka at {bootstrap!r} did not answer within {timeout_s:.0f} s: {last}")
 
 
-def ensure_topics(bootstrap: str, topics: Iterable[TopicSpec] = TOPICS, *, timeout_s: float = 10.0) -> list[str]:
+def ensure_topics(
+    bootstrap: str, topics: Iterable[TopicSpec] = TOPICS, *, timeout_s: float = 10.0
+) -> list[str]:
     """Create the topics that do not exist yet; return the names created.
 
     Idempotent: a topic that already exists is left as it is (its partition count is not changed).
@@ -101,7 +103,9 @@ def ensure_topics(bootstrap: str, topics: Iterable[TopicSpec] = TOPICS, *, timeo
             # Another process created them between list and create: that is the state we want.
             pass
         except KafkaError as exc:
-            raise BrokerError(f"cannot create topics {[t.name for t in missing]} on {bootstrap!r}: {exc}") from exc
+            raise BrokerError(
+                f"cannot create topics {[t.name for t in missing]} on {bootstrap!r}: {exc}"
+            ) from exc
         created = [t.name for t in missing]
         log.info("created topics", extra={"topics": created, "bootstrap": bootstrap})
         return created

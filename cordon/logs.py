@@ -20,18 +20,20 @@ def configure_logging(*, level: str = "INFO", fmt: LogFormat = "json") -> None:
     read id. Secrets never go into ``extra``.
     """
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
+    for old in list(root.handlers):
+        root.removeHandler(old)
     handler: logging.Handler
     if fmt == "console":
-        from rich.logging import RichHandler  # noqa: PLC0415 - only for interactive use
+        from rich.logging import RichHandler
 
         handler = RichHandler(show_path=False, rich_tracebacks=True)
         handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(
-            JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level"})
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level"}
+            )
         )
     root.addHandler(handler)
     root.setLevel(level.upper())

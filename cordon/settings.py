@@ -52,7 +52,9 @@ class RoleSettings(BaseSettings):
         min_length=3,
         description="Kafka bootstrap servers, host:port[,host:port]; the embedded broker or Apache Kafka.",
     )
-    log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error)$", description="Log level.")
+    log_level: str = Field(
+        default="INFO", pattern=r"^(?i:debug|info|warning|error)$", description="Log level."
+    )
     log_format: LogFormat = Field(default="json", description="json (one object a line) or console.")
 
     @classmethod
@@ -61,7 +63,7 @@ class RoleSettings(BaseSettings):
         settings_cls: type[BaseSettings],
         init_settings: PydanticBaseSettingsSource,
         env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - no .env files: explicit config only
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, file_secret_settings]
@@ -86,8 +88,10 @@ class RoleSettings(BaseSettings):
             return cls(**overrides)
         except ValidationError as exc:
             raise ConfigError(
-                f"invalid {cls.__name__}" + (f" (from {config_file})" if config_file else "")
-                + ":\n" + format_validation_error(exc)
+                f"invalid {cls.__name__}"
+                + (f" (from {config_file})" if config_file else "")
+                + ":\n"
+                + format_validation_error(exc)
             ) from exc
         finally:
             cls._yaml_file = None

@@ -1,7 +1,7 @@
 """Frame sources: our one-method interface in front of OpenCV's FFmpeg capture.
 
-:class:`LiveFrameSource` reads an RTSP camera on a background thread and keeps only the newest frame, so a slow
-recogniser never builds up latency (older frames are dropped and counted). It reconnects with capped
+:class:`LiveFrameSource` reads an RTSP camera on a background thread and keeps only the newest frame, so a
+slow recogniser never builds up latency (older frames are dropped and counted). It reconnects with capped
 exponential backoff and reports its state (``up``/``down``/``reconnecting``) for heartbeats.
 :class:`FileFrameSource` replays a video file frame by frame, dropping nothing (benchmarks, replays).
 """
@@ -168,7 +168,7 @@ class LiveFrameSource:
                 return
             now = datetime.now(UTC)
             self._set_state("up")
-            frame = Frame(image=image, captured_at=now, index=index)
+            frame = Frame(image=np.asarray(image, dtype=np.uint8), captured_at=now, index=index)
             index += 1
             with self._cond:
                 if self._latest is not None:
@@ -258,7 +258,7 @@ class FileFrameSource:
             self._ended = True
             return None
         captured_at = self._start + timedelta(seconds=self._index / self.fps)
-        frame = Frame(image=image, captured_at=captured_at, index=self._index)
+        frame = Frame(image=np.asarray(image, dtype=np.uint8), captured_at=captured_at, index=self._index)
         self._index += 1
         return frame
 

@@ -25,9 +25,13 @@ FRAMES_DROPPED = Counter(
     "cordon_edge_frames_dropped_total", "Frames replaced by a newer one before recognition", ["camera"]
 )
 FRAMES_SKIPPED_NO_MOTION = Counter(
-    "cordon_edge_frames_skipped_no_motion_total", "Frames skipped: no motion in the region of interest", ["camera"]
+    "cordon_edge_frames_skipped_no_motion_total",
+    "Frames skipped: no motion in the region of interest",
+    ["camera"],
 )
-FRAMES_RECOGNISED = Counter("cordon_edge_frames_recognised_total", "Frames run through the recogniser", ["camera"])
+FRAMES_RECOGNISED = Counter(
+    "cordon_edge_frames_recognised_total", "Frames run through the recogniser", ["camera"]
+)
 RECOGNISE_SECONDS = Histogram(
     "cordon_edge_recognise_seconds",
     "Recogniser time per frame",

@@ -57,9 +57,12 @@ class MotionGate:
     def _shrink(self, image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
         height, width = image.shape[:2]
         scale = self.work_width / width
-        small = cv2.resize(image, (self.work_width, max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(
+            image, (self.work_width, max(1, round(height * scale))), interpolation=cv2.INTER_AREA
+        )
         grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
-        return cv2.GaussianBlur(grey, (5, 5), 0)  # type: ignore[no-any-return]
+        blurred: npt.NDArray[np.uint8] = cv2.GaussianBlur(grey, (5, 5), 0).astype(np.uint8, copy=False)
+        return blurred
 
     def changed_fraction(self, image: npt.NDArray[np.uint8]) -> float:
         """Fraction of ROI pixels that changed since the previous frame (1.0 for the first frame)."""

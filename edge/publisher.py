@@ -1,4 +1,4 @@
-"""Kafka adapter of the edge worker: drains the spool to the broker, in order, deleting only what was acked."""
+"""Kafka adapter of the edge worker: drains the spool to the broker in order, deleting only what was acked."""
 
 from __future__ import annotations
 
@@ -141,7 +141,7 @@ class SpoolPublisher:
     def _ensure_producer(self) -> KafkaProducer:
         if self._producer is None:
             self._producer = self._factory()
-            # A freshly started broker (Tansu keeps data in memory) has no topics: create any that are missing.
+            # A freshly started broker (Tansu keeps data in memory) has no topics: create the missing ones.
             ensure_topics(self.bootstrap)
         return self._producer
 
@@ -169,19 +169,25 @@ class SpoolPublisher:
             while self.publish_batch():
                 pass
         except BrokerError as exc:
-            log.warning("stopping with reads still spooled", extra={"depth": self.spool.depth, "error": str(exc)})
+            log.warning(
+                "stopping with reads still spooled", extra={"depth": self.spool.depth, "error": str(exc)}
+            )
         self._discard_producer()
 
     def _on_success(self) -> None:
         if not self.connected:
-            log.info("publishing to Kafka", extra={"bootstrap": self.bootstrap, "spool_depth": self.spool.depth})
+            log.info(
+                "publishing to Kafka", extra={"bootstrap": self.bootstrap, "spool_depth": self.spool.depth}
+            )
         self.connected = True
         metrics.BROKER_UP.set(1)
         self._backoff = self.backoff_initial_s
 
     def _on_failure(self, exc: Exception, stop: threading.Event) -> None:
         if self.connected:
-            log.warning("Kafka unavailable; spooling reads", extra={"error": str(exc), "depth": self.spool.depth})
+            log.warning(
+                "Kafka unavailable; spooling reads", extra={"error": str(exc), "depth": self.spool.depth}
+            )
         self.connected = False
         metrics.BROKER_UP.set(0)
         metrics.PUBLISH_ERRORS.inc()

@@ -36,7 +36,7 @@ class _LocalPlateDetector:
     """open-image-models YOLOv9 plate detector loaded from a local ONNX file (no download)."""
 
     def __init__(self, model_path: Path, *, conf_thresh: float, providers: Sequence[str]) -> None:
-        from open_image_models import create_detector  # noqa: PLC0415 - heavy import, only when used
+        from open_image_models import create_detector
 
         self._det = create_detector(
             model_path,
@@ -98,8 +98,9 @@ def _resolve(model_dir: Path, name: str, setting: str) -> Path:
     path = Path(name) if Path(name).is_absolute() else model_dir / name
     if not path.is_file():
         raise ModelNotFoundError(
-            f"model file {str(path)!r} not found (setting {setting}, with CORDON_MODEL_DIR={str(model_dir)!r}); "
-            "copy the model files there or unset CORDON_MODEL_DIR to use fast-alpr's hub models"
+            f"model file {str(path)!r} not found (setting {setting}, in "
+            f"CORDON_RECOGNISER__MODEL_DIR={str(model_dir)!r}); copy the model files there, or unset "
+            "CORDON_RECOGNISER__MODEL_DIR to use fast-alpr's hub models"
         )
     return path
 
@@ -108,21 +109,23 @@ def build_recogniser(settings: RecogniserSettings) -> FastAlprRecogniser:
     """Build the fast-alpr recogniser from settings.
 
     With ``model_dir`` set every file is loaded from it and nothing is downloaded; a missing file raises
-    :class:`ModelNotFoundError` naming the file and the setting. Without it, fast-alpr's hub model names are used.
+    :class:`ModelNotFoundError` naming the file and the setting. Without it, fast-alpr's hub model names are
+    used.
     """
-    from fast_alpr import ALPR  # noqa: PLC0415 - heavy import (onnxruntime), only when a recogniser is built
+    from fast_alpr import ALPR
 
     providers = list(settings.providers)
     if settings.model_dir is not None:
         if not settings.model_dir.is_dir():
             raise ModelNotFoundError(
-                f"model directory {str(settings.model_dir)!r} (CORDON_MODEL_DIR) does not exist"
+                f"model directory {str(settings.model_dir)!r} (CORDON_RECOGNISER__MODEL_DIR) is missing"
             )
-        detector_path = _resolve(settings.model_dir, settings.detector_file, "CORDON_DETECTOR_FILE")
-        ocr_path = _resolve(settings.model_dir, settings.ocr_file, "CORDON_OCR_FILE")
-        ocr_config = _resolve(settings.model_dir, settings.ocr_config_file, "CORDON_OCR_CONFIG_FILE")
+        model_dir = settings.model_dir
+        detector_path = _resolve(model_dir, settings.detector_file, "CORDON_RECOGNISER__DETECTOR_FILE")
+        ocr_path = _resolve(model_dir, settings.ocr_file, "CORDON_RECOGNISER__OCR_FILE")
+        ocr_config = _resolve(model_dir, settings.ocr_config_file, "CORDON_RECOGNISER__OCR_CONFIG_FILE")
         alpr = ALPR(
-            detector=_LocalPlateDetector(  # type: ignore[arg-type]
+            detector=_LocalPlateDetector(
                 detector_path, conf_thresh=settings.detector_conf_threshold, providers=providers
             ),
             ocr_model=None,
@@ -131,13 +134,15 @@ def build_recogniser(settings: RecogniserSettings) -> FastAlprRecogniser:
             ocr_device="cpu",
             ocr_providers=providers,
         )
-        log.info("recogniser loaded from local files", extra={"detector": str(detector_path), "ocr": str(ocr_path)})
+        log.info(
+            "recogniser loaded from local files", extra={"detector": str(detector_path), "ocr": str(ocr_path)}
+        )
     else:
         alpr = ALPR(
-            detector_model=settings.detector_model,  # type: ignore[arg-type]
+            detector_model=settings.detector_model,
             detector_conf_thresh=settings.detector_conf_threshold,
             detector_providers=providers,
-            ocr_model=settings.ocr_model,  # type: ignore[arg-type]
+            ocr_model=settings.ocr_model,
             ocr_device="cpu",
             ocr_providers=providers,
         )

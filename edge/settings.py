@@ -23,7 +23,9 @@ class _Strict(BaseModel):
 class CameraConfig(_Strict):
     """One camera attached to this box."""
 
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Camera id, unique in the fleet.")
+    id: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Camera id, unique in the fleet."
+    )
     url: str = Field(min_length=1, description="rtsp:// URL of the stream, or a video file path to replay.")
     roi: tuple[tuple[float, float], ...] | None = Field(
         default=None,
@@ -36,7 +38,9 @@ class CameraConfig(_Strict):
 
     @field_validator("roi")
     @classmethod
-    def verify_roi(cls, roi: tuple[tuple[float, float], ...] | None) -> tuple[tuple[float, float], ...] | None:
+    def verify_roi(
+        cls, roi: tuple[tuple[float, float], ...] | None
+    ) -> tuple[tuple[float, float], ...] | None:
         if roi is None:
             return None
         if len(roi) < 3:
@@ -55,7 +59,9 @@ class CameraConfig(_Strict):
 class RecogniserSettings(_Strict):
     """Which plate models to load. ``model_dir`` set: local files only (air-gapped); unset: hub names."""
 
-    model_dir: Path | None = Field(default=None, description="Directory holding the model files; no download.")
+    model_dir: Path | None = Field(
+        default=None, description="Directory holding the model files; no download."
+    )
     detector_file: str = Field(
         default="yolo-v9-t-416-license-plates-end2end-int8.onnx", description="Detector ONNX in model_dir."
     )
@@ -67,7 +73,9 @@ class RecogniserSettings(_Strict):
         default="yolo-v9-t-384-license-plate-end2end", description="fast-alpr hub detector (no model_dir)."
     )
     ocr_model: str = Field(default="cct-xs-v2-global-model", description="fast-alpr hub OCR (no model_dir).")
-    detector_conf_threshold: float = Field(default=0.4, ge=0.05, le=0.99, description="Plate detector score cut.")
+    detector_conf_threshold: float = Field(
+        default=0.4, ge=0.05, le=0.99, description="Plate detector score cut."
+    )
     providers: tuple[str, ...] = Field(
         default=("CPUExecutionProvider",), min_length=1, description="ONNX Runtime execution providers."
     )
@@ -76,7 +84,9 @@ class RecogniserSettings(_Strict):
 class TrackerSettings(_Strict):
     """How detections across frames are grouped into one vehicle pass."""
 
-    max_gap_s: float = Field(default=1.0, gt=0.0, le=30.0, description="A track ends after this long unseen, s.")
+    max_gap_s: float = Field(
+        default=1.0, gt=0.0, le=30.0, description="A track ends after this long unseen, s."
+    )
     min_sightings: int = Field(default=2, ge=1, le=100, description="Shorter tracks are discarded as noise.")
     repeat_suppression_s: float = Field(
         default=10.0, ge=0.0, le=600.0, description="Same plate again within this long is the same pass, s."
@@ -103,7 +113,8 @@ class EdgeSettings(RoleSettings):
     spool_path: Path = Field(default=Path("var/edge-spool.sqlite3"), description="SQLite spool file.")
     spool_max_reads: int = Field(default=100_000, ge=1, le=50_000_000, description="Spool capacity, reads.")
     spool_full_policy: Literal["drop_oldest", "reject_new"] = Field(
-        default="drop_oldest", description="What a full spool does: drop the oldest read or refuse the new one."
+        default="drop_oldest",
+        description="What a full spool does: drop the oldest read or refuse the new one.",
     )
     reads_topic: str = Field(default="cordon.reads", min_length=1)
     heartbeats_topic: str = Field(default="cordon.heartbeats", min_length=1)

@@ -12,6 +12,7 @@ exported as a metric; nothing is dropped silently.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -66,7 +67,9 @@ class Spool:
         What to do when full: ``drop_oldest`` or ``reject_new``.
     """
 
-    def __init__(self, path: Path, *, max_entries: int = 100_000, policy: SpoolFullPolicy = "drop_oldest") -> None:
+    def __init__(
+        self, path: Path, *, max_entries: int = 100_000, policy: SpoolFullPolicy = "drop_oldest"
+    ) -> None:
         if max_entries < 1:
             raise SpoolError(f"spool max_entries must be >= 1, got {max_entries}")
         self.path = path
@@ -114,11 +117,14 @@ class Spool:
                     if self.policy == "reject_new":
                         self._bump_dropped(1)
                         self._db.execute("COMMIT")
-                        log.error("spool full; read refused", extra={"event_id": event_id, "depth": self._depth})
+                        log.error(
+                            "spool full; read refused", extra={"event_id": event_id, "depth": self._depth}
+                        )
                         return False
                     dropped = self._depth - self.max_entries + 1
                     self._db.execute(
-                        "DELETE FROM spool WHERE seq IN (SELECT seq FROM spool ORDER BY seq LIMIT ?)", (dropped,)
+                        "DELETE FROM spool WHERE seq IN (SELECT seq FROM spool ORDER BY seq LIMIT ?)",
+                        (dropped,),
                     )
                     self._bump_dropped(dropped)
                 cur = self._db.execute(
@@ -131,7 +137,9 @@ class Spool:
                 raise SpoolError(f"cannot append to spool {str(self.path)!r}: {exc}") from exc
             self._depth += cur.rowcount - dropped
             if dropped:
-                log.error("spool full; oldest reads dropped", extra={"dropped": dropped, "depth": self._depth})
+                log.error(
+                    "spool full; oldest reads dropped", extra={"dropped": dropped, "depth": self._depth}
+                )
             return True
 
     def _bump_dropped(self, n: int) -> None:
@@ -143,10 +151,8 @@ class Spool:
         )
 
     def _rollback(self) -> None:
-        try:
+        with contextlib.suppress(sqlite3.Error):
             self._db.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass
 
     def peek(self, limit: int = 500) -> list[SpoolEntry]:
         """Return up to ``limit`` of the oldest messages, oldest first, without removing them."""
@@ -167,7 +173,9 @@ class Spool:
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
-                raise SpoolError(f"cannot delete acknowledged entries from {str(self.path)!r}: {exc}") from exc
+                raise SpoolError(
+                    f"cannot delete acknowledged entries from {str(self.path)!r}: {exc}"
+                ) from exc
             self._depth -= cur.rowcount
 
     def close(self) -> None:

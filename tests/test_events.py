@@ -52,8 +52,14 @@ def test_captured_at_is_utc_milliseconds(when: datetime) -> None:
 def test_naive_timestamp_is_rejected() -> None:
     with pytest.raises(ValueError, match="captured_at"):
         PlateRead(
-            read_id=uuid.uuid4(), camera_id="c", edge_box_id="b", captured_at=datetime(2026, 1, 1),  # noqa: DTZ001
-            plate_raw="X1", plate="X1", confidence=0.5, bbox=BBox(x1=0, y1=0, x2=1, y2=1),
+            read_id=uuid.uuid4(),
+            camera_id="c",
+            edge_box_id="b",
+            captured_at=datetime(2026, 1, 1),
+            plate_raw="X1",
+            plate="X1",
+            confidence=0.5,
+            bbox=BBox(x1=0, y1=0, x2=1, y2=1),
         )
 
 

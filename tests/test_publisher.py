@@ -16,7 +16,9 @@ from tests.conftest import TopicReader, make_read
 
 
 def _spool_read(spool: Spool, publisher: SpoolPublisher, read: PlateRead) -> None:
-    spool.append(event_id=str(read.read_id), topic="cordon.reads", key=read.camera_id.encode(), payload=encode(read))
+    spool.append(
+        event_id=str(read.read_id), topic="cordon.reads", key=read.camera_id.encode(), payload=encode(read)
+    )
     publisher.notify()
 
 
@@ -37,7 +39,7 @@ def test_drains_spool_in_order(broker: EmbeddedBroker, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_broker_outage_loses_nothing_and_keeps_order(tmp_path: Path) -> None:
-    """Reads keep arriving while the broker is dead for 20 s; a fresh (empty) broker then gets them in order."""
+    """Reads keep coming while the broker is dead for 20 s; a fresh (empty) broker then gets them in order."""
     broker = EmbeddedBroker(log_path=tmp_path / "tansu.log").start()
     spool = Spool(tmp_path / "spool.db")
     publisher = SpoolPublisher(spool, bootstrap=broker.bootstrap, client_id="t", backoff_max_s=2.0)

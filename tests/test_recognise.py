@@ -32,11 +32,11 @@ def test_reads_sample_plates(models_dir: Path, sample: str, plate: str) -> None:
 
 
 def test_missing_model_dir_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ModelNotFoundError, match="CORDON_MODEL_DIR"):
+    with pytest.raises(ModelNotFoundError, match="CORDON_RECOGNISER__MODEL_DIR"):
         build_recogniser(RecogniserSettings(model_dir=tmp_path / "nope"))
 
 
 def test_missing_model_file_names_path_and_setting(tmp_path: Path, models_dir: Path) -> None:
     (tmp_path / "cct_xs_v2_global.onnx").write_bytes((models_dir / "cct_xs_v2_global.onnx").read_bytes())
-    with pytest.raises(ModelNotFoundError, match=r"yolo-v9-t-416.*CORDON_DETECTOR_FILE"):
+    with pytest.raises(ModelNotFoundError, match=r"yolo-v9-t-416.*CORDON_RECOGNISER__DETECTOR_FILE"):
         build_recogniser(RecogniserSettings(model_dir=tmp_path))

@@ -86,7 +86,9 @@ def test_bad_capacity_is_named(tmp_path: Path) -> None:
 
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)), max_size=15))
-def test_acked_prefixes_keep_order(tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[int, int]]) -> None:
+def test_acked_prefixes_keep_order(
+    tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[int, int]]
+) -> None:
     """Whatever the interleaving of appends and acks, what remains is the un-acked tail in append order."""
     spool = Spool(tmp_path_factory.mktemp("spool") / "s.db")
     appended: list[str] = []
