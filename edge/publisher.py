@@ -14,7 +14,7 @@ from cordon.kafka import ensure_topics
 from edge import metrics
 from edge.spool import Spool, SpoolEntry
 
-__all__ = ["SpoolPublisher", "make_producer"]
+__all__ = ["SpoolPublisher", "close_producer", "make_producer"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,21 @@ def make_producer(bootstrap: str, *, client_id: str, timeout_s: float = 5.0) -> 
         )
     except (KafkaError, OSError) as exc:
         raise BrokerError(f"cannot connect a producer to Kafka at {bootstrap!r}: {exc}") from exc
+
+
+def close_producer(producer: KafkaProducer, *, timeout_s: float = 0.0) -> None:
+    """Close a producer, abandoning unsent records after ``timeout_s``; a broker that is down is no error."""
+    try:
+        producer.close(timeout=timeout_s)
+    except KafkaError:
+        # kafka-python's close() flushes first and raises while records are still pending (broker down)
+        # before it force-closes its sender thread. Finish the close so neither the thread nor its sockets
+        # leak, and so the producer's __del__ does not try (and fail) again.
+        sender = getattr(producer, "_sender", None)
+        if sender is not None and sender.is_alive():
+            sender.force_close()
+        producer._closed = True
+        log.debug("producer force-closed with records pending", exc_info=True)
 
 
 class SpoolPublisher:
@@ -147,10 +162,7 @@ class SpoolPublisher:
 
     def _discard_producer(self) -> None:
         if self._producer is not None:
-            try:
-                self._producer.close(timeout=0)
-            except KafkaError:
-                log.debug("error closing producer", exc_info=True)
+            close_producer(self._producer)
             self._producer = None
 
     def run(self, stop: threading.Event) -> None:

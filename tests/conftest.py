@@ -99,5 +99,14 @@ class TopicReader:
             self.poll(0.3)
         return self.values
 
+    def drain(self, *, quiet_s: float = 1.5, timeout_s: float = 30.0) -> list[bytes]:
+        """Poll until nothing new arrives for ``quiet_s`` (or the timeout); return every value read."""
+        deadline = time.monotonic() + timeout_s
+        last_new = time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - last_new < quiet_s:
+            if self.poll(0.3):
+                last_new = time.monotonic()
+        return self.values
+
     def close(self) -> None:
         self.consumer.close()

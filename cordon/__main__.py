@@ -1,0 +1,5 @@
+"""``python -m cordon`` is the ``cordon`` command."""
+
+from cordon.cli import app
+
+app()
