@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
+from typer.testing import CliRunner
 
 import edge.camera
 from edge.camera import (
@@ -31,6 +32,7 @@ from edge.camera import (
     render_traffic_video,
     truth_path,
 )
+from edge.camera.cli import camera_app
 
 Frame = npt.NDArray[np.uint8]
 
@@ -141,6 +143,18 @@ def test_render_rejects_bad_options(tmp_path: Path, options: dict[str, Any], mes
 def test_render_without_ffmpeg_names_the_package(tmp_path: Path) -> None:
     with pytest.raises(RenderError, match=r"apt-get install ffmpeg"):
         render_traffic_video(tmp_path / "x.mp4", ffmpeg="cordon-no-such-ffmpeg")
+
+
+def test_render_needs_an_existing_folder(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        render_traffic_video(tmp_path / "missing" / "x.mp4")
+
+
+def test_cli_offers_simulate() -> None:
+    result = CliRunner().invoke(camera_app, ["simulate", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "--loop" in result.output
+    assert "--video" in result.output
 
 
 def test_frame_marker_rejects_frames_without_one() -> None:

@@ -704,6 +704,8 @@ def render_traffic_video(
     ------
     ValueError
         A parameter or a plate is invalid.
+    FileNotFoundError
+        The folder of ``path`` does not exist.
     RenderError
         ffmpeg or the font is missing, or encoding failed; the message includes ffmpeg's error output.
     """
@@ -719,6 +721,9 @@ def render_traffic_video(
     texts = [_plate_text(p) for p in (DEFAULT_PLATES if plates is None else plates)]
     if not texts:
         raise ValueError("plates must not be empty")
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"folder for the video does not exist: {path.parent}")
     ffmpeg_path = _find_ffmpeg(ffmpeg)
     if not PLATE_FONT.is_file():
         raise RenderError(f"plate font {PLATE_FONT} is missing; install Debian package fonts-dejavu-core")
@@ -757,7 +762,6 @@ def render_traffic_video(
     seen: dict[int, list[int]] = {v.index: [] for v in vehicles}
     plate_seen: dict[int, list[tuple[int, float]]] = {v.index: [] for v in vehicles}
 
-    path = Path(path)
     tmp = path.with_name(f".{path.name}.partial")
     command = _ffmpeg_command(ffmpeg_path, tmp, width=width, height=height, fps=fps, crf=crf, preset=preset)
     with tempfile.TemporaryFile() as stderr:
