@@ -32,13 +32,19 @@ from cordon.errors import CordonError
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AnyEvent",
     "BBox",
     "CameraState",
     "CameraStatus",
+    "DeadLetter",
     "Direction",
     "Event",
     "EventDecodeError",
     "Heartbeat",
+    "HotlistChunk",
+    "HotlistEntry",
+    "HotlistHit",
+    "MatchKind",
     "PlateRead",
     "SchemaVersionError",
     "decode",
@@ -53,6 +59,10 @@ Direction: TypeAlias = Literal["in", "out"]
 """Direction of travel relative to the borough: ``in`` (entering) or ``out`` (leaving)."""
 
 CameraState: TypeAlias = Literal["up", "down", "reconnecting"]
+
+MatchKind: TypeAlias = Literal["exact", "confusion", "edit"]
+"""How a read matched a hotlist plate: identical; equal once OCR-confusable characters (O/0, I/1, B/8, ...)
+are treated as one; or one substitution, insertion or deletion away (after that)."""
 
 
 class EventDecodeError(CordonError, ValueError):
@@ -170,16 +180,119 @@ class Heartbeat(_Frozen):
     software_version: str = Field(default="", max_length=32)
 
 
-Event: TypeAlias = Annotated[PlateRead | Heartbeat, Field(discriminator="type")]
-_EVENT_ADAPTER: TypeAdapter[PlateRead | Heartbeat] = TypeAdapter(Event)
+class HotlistEntry(_Frozen):
+    """One plate on a hotlist, as the control room needs to act on it."""
+
+    entry_id: str = Field(
+        min_length=1, max_length=128, description="Stable id of the entry: '<hotlist>:<plate>' unless given."
+    )
+    plate: str = Field(min_length=1, max_length=10, pattern=r"^[A-Z0-9]+$", description="Normalised plate.")
+    hotlist: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[a-z0-9][a-z0-9_.-]*$",
+        description="List name (pnc-stolen...).",
+    )
+    source: str = Field(default="", max_length=64, description="Who supplies the list (PNC, local intel...).")
+    category: str = Field(
+        min_length=1, max_length=64, description="Category (stolen, no-insurance...)."
+    )
+    priority: int = Field(ge=1, le=4, description="1 (most urgent) to 4.")
+    action: str = Field(min_length=1, max_length=500, description="What the operator must do (or not do).")
+    valid_from: UtcMillis | None = Field(default=None, description="Entry matches from this time (UTC).")
+    expires_at: UtcMillis | None = Field(default=None, description="Entry stops matching at this time (UTC).")
+    information: str = Field(default="", max_length=2000, description="Free-text information marker.")
+    added_by: str = Field(default="", max_length=128, description="Who added the entry.")
+
+    @model_validator(mode="after")
+    def verify_validity_window(self) -> HotlistEntry:
+        if self.valid_from and self.expires_at and self.expires_at <= self.valid_from:
+            raise ValueError(f"expires_at {self.expires_at} is not after valid_from {self.valid_from}")
+        return self
+
+    def active_at(self, when: datetime) -> bool:
+        """Whether the entry matches reads captured at ``when``."""
+        if self.valid_from is not None and when < self.valid_from:
+            return False
+        return self.expires_at is None or when < self.expires_at
 
 
-def encode(event: PlateRead | Heartbeat) -> bytes:
+class HotlistChunk(_Frozen):
+    """One chunk of a complete hotlist version, as published on ``cordon.hotlists``.
+
+    A version is the whole active set of entries. It is published as ``chunk_count`` chunks; a matcher
+    switches to a version only once it holds every chunk and the digest of all entries matches ``sha256``.
+    """
+
+    type: Literal["hotlist_chunk"] = "hotlist_chunk"
+    schema_version: Literal[1] = 1
+    version: int = Field(ge=1, description="Hotlist version, increasing by one per load.")
+    chunk_index: int = Field(ge=0)
+    chunk_count: int = Field(ge=1)
+    entry_count: int = Field(ge=0, description="Entries in the whole version.")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Digest of the whole version's entries.")
+    published_at: UtcMillis
+    published_by: str = Field(default="", max_length=128)
+    entries: tuple[HotlistEntry, ...] = ()
+
+    @model_validator(mode="after")
+    def verify_index(self) -> HotlistChunk:
+        if self.chunk_index >= self.chunk_count:
+            raise ValueError(f"chunk_index {self.chunk_index} is not below chunk_count {self.chunk_count}")
+        return self
+
+
+class HotlistHit(_Frozen):
+    """A read that matched a hotlist entry: an alert (or a further sighting of one) for the control room."""
+
+    type: Literal["hotlist_hit"] = "hotlist_hit"
+    schema_version: Literal[1] = 1
+    hit_id: uuid.UUID = Field(description="UUIDv5 of read id + entry id: a replayed read makes the same hit.")
+    alert_id: uuid.UUID = Field(description="Id of the alert this hit raises or updates (de-duplication).")
+    sighting: int = Field(ge=1, description="1 for the read that raised the alert; 2, 3, ... for updates.")
+    read_id: uuid.UUID
+    camera_id: str = Field(min_length=1, max_length=64)
+    captured_at: UtcMillis
+    plate_read: str = Field(description="Plate as read (normalised).")
+    confidence: float = Field(ge=0.0, le=1.0, description="Read confidence, 0..1.")
+    direction: Direction | None = None
+    entry: HotlistEntry
+    hotlist_version: int = Field(ge=1)
+    match_kind: MatchKind
+    match_score: float = Field(ge=0.0, le=1.0, description="1 for exact; lower for fuzzy matches.")
+    priority: int = Field(
+        ge=1, le=4, description="The entry's priority, lowered for weak fuzzy hits."
+    )
+    matched_at: UtcMillis
+    crop_jpeg: bytes | None = None
+
+
+class DeadLetter(_Frozen):
+    """A message a consumer could not process, parked on ``cordon.dlq`` with the reason."""
+
+    type: Literal["dead_letter"] = "dead_letter"
+    schema_version: Literal[1] = 1
+    source_topic: str
+    partition: int = Field(ge=0)
+    offset: int = Field(ge=0)
+    key: bytes | None = None
+    value: bytes | None = None
+    reason: str = Field(max_length=4000)
+    consumer: str = Field(max_length=128, description="Which service parked it.")
+    parked_at: UtcMillis
+
+
+AnyEvent: TypeAlias = PlateRead | Heartbeat | HotlistChunk | HotlistHit | DeadLetter
+Event: TypeAlias = Annotated[AnyEvent, Field(discriminator="type")]
+_EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(Event)
+
+
+def encode(event: AnyEvent) -> bytes:
     """Serialise an event as UTF-8 JSON bytes, the wire format of every Cordon topic."""
     return event.model_dump_json().encode("utf-8")
 
 
-def decode(data: bytes | str) -> PlateRead | Heartbeat:
+def decode(data: bytes | str) -> AnyEvent:
     """Parse wire bytes into an event.
 
     Raises

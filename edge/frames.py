@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -25,7 +25,7 @@ from cordon.events import CameraState, CameraStatus
 from edge import metrics
 from edge.errors import CameraError
 
-__all__ = ["FileFrameSource", "Frame", "FrameSource", "LiveFrameSource", "open_capture"]
+__all__ = ["FileFrameSource", "Frame", "FrameSource", "LiveFrameSource", "RateMeter", "open_capture"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,11 @@ class FrameSource(Protocol):
         """Health of the stream for heartbeats."""
         ...
 
+    @property
+    def pending(self) -> int:
+        """Frames decoded and waiting to be read (0 or 1 for a live source that keeps only the newest)."""
+        ...
+
     def close(self) -> None:
         """Release the stream."""
         ...
@@ -71,14 +76,32 @@ def open_capture(url: str, *, open_timeout_s: float = 5.0, read_timeout_s: float
     return cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
 
 
-@dataclass
-class _Counters:
-    frames: int = 0
-    dropped: int = 0
-    reconnects: int = 0
-    window_start: float = field(default_factory=time.monotonic)
-    window_frames: int = 0
-    fps: float = 0.0
+class RateMeter:
+    """Events per second over a window of about ``window_s`` seconds; a statistic, not a precise count."""
+
+    def __init__(self, window_s: float = 2.0) -> None:
+        self.window_s = window_s
+        self._start = time.monotonic()
+        self._count = 0
+        self._rate = 0.0
+        self.total = 0
+
+    def tick(self, n: int = 1) -> None:
+        """Count ``n`` events now."""
+        self.total += n
+        self._count += n
+        now = time.monotonic()
+        if now - self._start >= self.window_s:
+            self._rate = self._count / (now - self._start)
+            self._count = 0
+            self._start = now
+
+    @property
+    def rate(self) -> float:
+        """Events per second in the last full window; 0 if nothing happened for two windows."""
+        if time.monotonic() - self._start > 2 * self.window_s:
+            return 0.0
+        return round(self._rate, 2)
 
 
 class LiveFrameSource:
@@ -115,7 +138,9 @@ class LiveFrameSource:
         self._state: CameraState = "reconnecting"
         self._down_since: datetime | None = datetime.now(UTC)
         self._last_frame_at: datetime | None = None
-        self._counters = _Counters()
+        self._fps = RateMeter()
+        self._dropped = 0
+        self._reconnects = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"camera-{camera_id}", daemon=True)
         self._thread.start()
@@ -144,7 +169,7 @@ class LiveFrameSource:
             if not cap.isOpened():
                 cap.release()
                 self._set_state("down" if self._state == "up" else self._state)
-                self._counters.reconnects += 1
+                self._reconnects += 1
                 metrics.RECONNECTS.labels(self.camera_id).inc()
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self.backoff_max_s)
@@ -161,7 +186,7 @@ class LiveFrameSource:
 
     def _pump(self, cap: cv2.VideoCapture) -> None:
         """Read frames until the stream fails or the source is closed."""
-        index = self._counters.frames
+        index = self._fps.total
         while not self._stop.is_set():
             ok, image = cap.read()
             if not ok or image is None:
@@ -172,23 +197,13 @@ class LiveFrameSource:
             index += 1
             with self._cond:
                 if self._latest is not None:
-                    self._counters.dropped += 1
+                    self._dropped += 1
                     metrics.FRAMES_DROPPED.labels(self.camera_id).inc()
                 self._latest = frame
                 self._last_frame_at = now
-                self._count_frame()
+                self._fps.tick()
                 self._cond.notify()
             metrics.FRAMES.labels(self.camera_id).inc()
-
-    def _count_frame(self) -> None:
-        c = self._counters
-        c.frames += 1
-        c.window_frames += 1
-        elapsed = time.monotonic() - c.window_start
-        if elapsed >= 2.0:
-            c.fps = c.window_frames / elapsed
-            c.window_frames = 0
-            c.window_start = time.monotonic()
 
     def read(self, timeout_s: float = 1.0) -> Frame | None:
         """Return the newest frame not yet returned, waiting up to ``timeout_s``; None if none arrived."""
@@ -200,17 +215,20 @@ class LiveFrameSource:
 
     def status(self) -> CameraStatus:
         """Health of the stream for heartbeats."""
-        c = self._counters
-        stale = time.monotonic() - c.window_start > 2 * max(self.read_timeout_s, 2.0)
         return CameraStatus(
             camera_id=self.camera_id,
             state=self._state,
-            fps=0.0 if stale or self._state != "up" else round(c.fps, 2),
-            frames_dropped=c.dropped,
-            reconnects=c.reconnects,
+            fps=self._fps.rate if self._state == "up" else 0.0,
+            frames_dropped=self._dropped,
+            reconnects=self._reconnects,
             last_frame_at=self._last_frame_at,
             down_since=self._down_since,
         )
+
+    @property
+    def pending(self) -> int:
+        """1 if a decoded frame is waiting to be read, else 0."""
+        return 0 if self._latest is None else 1
 
     def close(self) -> None:
         """Stop the reader thread and release the stream."""
@@ -265,6 +283,11 @@ class FileFrameSource:
     def status(self) -> CameraStatus:
         """Health of the replay for heartbeats."""
         return CameraStatus(camera_id=self.camera_id, state="down" if self._ended else "up", fps=self.fps)
+
+    @property
+    def pending(self) -> int:
+        """Frames left in the file are not a backlog: a replay reads at its own pace."""
+        return 0
 
     def close(self) -> None:
         """Release the file."""

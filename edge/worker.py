@@ -20,10 +20,10 @@ from kafka.errors import KafkaError
 
 from cordon import __version__
 from cordon.errors import BrokerError, ConfigError
-from cordon.events import Heartbeat, PlateRead, encode, utc_now
+from cordon.events import CameraStatus, Heartbeat, PlateRead, encode, utc_now
 from edge import metrics
 from edge.detections import Sighting
-from edge.frames import FileFrameSource, Frame, FrameSource, LiveFrameSource
+from edge.frames import FileFrameSource, Frame, FrameSource, LiveFrameSource, RateMeter
 from edge.motion import MotionGate
 from edge.publisher import SpoolPublisher, close_producer, make_producer
 from edge.reads import pass_to_read
@@ -82,9 +82,8 @@ class CameraPipeline:
         )
         self.jpeg_quality = settings.crop_jpeg_quality
         self._lock = recogniser_lock or threading.Lock()
-        self.frames_recognised = 0
+        self.recognised = RateMeter()
         self.reads = 0
-        self._recognised_window: list[float] = []
 
     def process(self, frame: Frame) -> list[PlateRead]:
         """Gate, recognise and track one frame; publish and return the reads of passes that ended."""
@@ -92,7 +91,7 @@ class CameraPipeline:
         if self.gate is None or self.gate.has_motion(frame.image):
             with self._lock, metrics.RECOGNISE_SECONDS.time():
                 detections = self.recogniser.read(frame.image)
-            self.frames_recognised += 1
+            self.recognised.tick()
             metrics.FRAMES_RECOGNISED.labels(self.camera.id).inc()
             sightings = [
                 Sighting(
@@ -107,6 +106,15 @@ class CameraPipeline:
         else:
             metrics.FRAMES_SKIPPED_NO_MOTION.labels(self.camera.id).inc()
         return self._emit(self.tracker.update(sightings, frame.captured_at))
+
+    @property
+    def frames_recognised(self) -> int:
+        """Frames run through the recogniser so far."""
+        return self.recognised.total
+
+    def status(self) -> CameraStatus:
+        """The camera's health, with the rate at which frames are being recognised."""
+        return self.source.status().model_copy(update={"processed_fps": self.recognised.rate})
 
     def tick(self, now: datetime) -> list[PlateRead]:
         """Advance time with no frame (camera down or idle) so tracks that went quiet still end."""
@@ -238,8 +246,8 @@ class EdgeWorker:
         return Heartbeat(
             edge_box_id=self.settings.box_id,
             sent_at=utc_now(),
-            cameras=tuple(p.source.status() for p in self.pipelines),
-            queue_depth=0,
+            cameras=tuple(p.status() for p in self.pipelines),
+            queue_depth=sum(p.source.pending for p in self.pipelines),
             spool_depth=self.spool.depth,
             spool_dropped=self.spool.dropped,
             clock_offset_s=None,

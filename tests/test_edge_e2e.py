@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from cordon.broker import EmbeddedBroker, free_port
 from cordon.events import Heartbeat, PlateRead, decode
@@ -69,6 +70,7 @@ def test_every_plate_arrives_exactly_once(
     models_dir: Path,
 ) -> None:
     truth = traffic[1]
+    reads_metric_before = REGISTRY.get_sample_value("cordon_edge_reads_total", {"camera": "cam1"}) or 0.0
     worker = EdgeWorker(_settings(tmp_path, broker.bootstrap, camera.url, models_dir)).start()
     reader = TopicReader(broker.bootstrap, "cordon.reads")
     try:
@@ -89,6 +91,8 @@ def test_every_plate_arrives_exactly_once(
         assert read.crop_jpeg[:2] == b"\xff\xd8"
         assert read.frames >= 3
         assert read.plate_format is not None
+    reads_metric = REGISTRY.get_sample_value("cordon_edge_reads_total", {"camera": "cam1"})
+    assert reads_metric == reads_metric_before + len(truth.passes), "the Prometheus counter agrees"
 
 
 @pytest.mark.slow
