@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from cordon.errors import CordonError
+from cordon.events import utc_now
 from cordon.logs import configure_logging
 from cordon.settings import RoleSettings
 
@@ -19,6 +20,14 @@ __all__ = ["app"]
 app = typer.Typer(help="Cordon: ANPR reads, hotlist hits and camera-site planning.", no_args_is_help=True)
 edge_app = typer.Typer(help="Edge worker: read plates from cameras and publish them.", no_args_is_help=True)
 app.add_typer(edge_app, name="edge")
+matcher_app = typer.Typer(
+    help="Stream matcher: check reads against hotlists, publish hits.", no_args_is_help=True
+)
+app.add_typer(matcher_app, name="matcher")
+hotlist_app = typer.Typer(
+    help="Hotlists: load a file as a new version, show the live version.", no_args_is_help=True
+)
+app.add_typer(hotlist_app, name="hotlist")
 
 console = Console(stderr=True)
 
@@ -78,6 +87,83 @@ def edge_run(config: ConfigOption = None, check_config: CheckOption = False) -> 
         run(settings)
     except CordonError as exc:
         raise _fail(exc) from exc
+
+
+@matcher_app.command("run")
+def matcher_run(config: ConfigOption = None, check_config: CheckOption = False) -> None:
+    """Run a matcher instance (several instances in one group share the reads' partitions)."""
+    from stream.service import run
+    from stream.settings import MatcherSettings
+
+    try:
+        settings = MatcherSettings.load(config)
+        if check_config:
+            _check(settings)
+            return
+        configure_logging(level=settings.log_level, fmt=settings.log_format)
+        run(settings)
+    except CordonError as exc:
+        raise _fail(exc) from exc
+
+
+@hotlist_app.command("load")
+def hotlist_load(
+    path: Annotated[Path, typer.Argument(help="CSV or JSON hotlist file.", exists=True, dir_okay=False)],
+    hotlist: Annotated[
+        str | None, typer.Option(help="List name, if the file has no 'hotlist' column.")
+    ] = None,
+    added_by: Annotated[str, typer.Option(help="Who is loading the list (audit).")] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Validate a hotlist file and publish it as the next version; an invalid file changes nothing."""
+    from stream.hotlist import load_hotlist_file, next_version
+    from stream.hotlist_feed import publish_version, read_latest_version
+    from stream.settings import MatcherSettings
+
+    try:
+        settings = MatcherSettings.load(config)
+        entries = load_hotlist_file(path, hotlist=hotlist, added_by=added_by)
+        current = read_latest_version(settings.kafka_bootstrap, settings.hotlists_topic)
+        lists: dict[str, list[object]] = {}
+        for entry in entries:
+            lists.setdefault(entry.hotlist, []).append(entry)
+        version = next_version(
+            current,
+            replace_hotlists=lists,  # type: ignore[arg-type]
+            version=(current.version if current else 0) + 1,
+            now=utc_now(),
+        )
+        chunks = publish_version(
+            settings.kafka_bootstrap, version, topic=settings.hotlists_topic, published_by=added_by
+        )
+    except CordonError as exc:
+        raise _fail(exc) from exc
+    console.print(
+        f"hotlist version {version.version} published: {len(version.entries)} entries "
+        f"({len(entries)} from {path.name}, lists {sorted(lists)}), {chunks} chunks"
+    )
+
+
+@hotlist_app.command("show")
+def hotlist_show(config: ConfigOption = None) -> None:
+    """Print the live hotlist version's size and lists."""
+    from stream.hotlist_feed import read_latest_version
+    from stream.settings import MatcherSettings
+
+    try:
+        settings = MatcherSettings.load(config)
+        current = read_latest_version(settings.kafka_bootstrap, settings.hotlists_topic)
+    except CordonError as exc:
+        raise _fail(exc) from exc
+    if current is None:
+        console.print("no hotlist published yet")
+        return
+    counts: dict[str, int] = {}
+    for entry in current.entries:
+        counts[entry.hotlist] = counts.get(entry.hotlist, 0) + 1
+    console.print(
+        f"version {current.version} ({current.sha256[:12]}), {len(current.entries)} entries: {counts}"
+    )
 
 
 def _mount_optional() -> None:

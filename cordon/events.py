@@ -194,9 +194,7 @@ class HotlistEntry(_Frozen):
         description="List name (pnc-stolen...).",
     )
     source: str = Field(default="", max_length=64, description="Who supplies the list (PNC, local intel...).")
-    category: str = Field(
-        min_length=1, max_length=64, description="Category (stolen, no-insurance...)."
-    )
+    category: str = Field(min_length=1, max_length=64, description="Category (stolen, no-insurance...).")
     priority: int = Field(ge=1, le=4, description="1 (most urgent) to 4.")
     action: str = Field(min_length=1, max_length=500, description="What the operator must do (or not do).")
     valid_from: UtcMillis | None = Field(default=None, description="Entry matches from this time (UTC).")
@@ -260,9 +258,7 @@ class HotlistHit(_Frozen):
     hotlist_version: int = Field(ge=1)
     match_kind: MatchKind
     match_score: float = Field(ge=0.0, le=1.0, description="1 for exact; lower for fuzzy matches.")
-    priority: int = Field(
-        ge=1, le=4, description="The entry's priority, lowered for weak fuzzy hits."
-    )
+    priority: int = Field(ge=1, le=4, description="The entry's priority, lowered for weak fuzzy hits.")
     matched_at: UtcMillis
     crop_jpeg: bytes | None = None
 

@@ -33,6 +33,7 @@ class TopicSpec:
     name: str
     partitions: int
     purpose: str
+    compact: bool = False
 
 
 TOPICS: tuple[TopicSpec, ...] = (
@@ -42,6 +43,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("cordon.heartbeats", 1, "edge box health, keyed by box id"),
     TopicSpec("cordon.hits", 3, "HotlistHit events for the control room"),
     TopicSpec("cordon.dlq", 1, "messages no consumer could process, with the reason"),
+    # One partition: every matcher reads the whole topic and must see the chunks of a version in order.
+    TopicSpec("cordon.hotlists", 1, "hotlist versions, published as HotlistChunk messages", compact=True),
 )
 
 
@@ -96,7 +99,15 @@ def ensure_topics(
             return []
         try:
             admin.create_topics(
-                [NewTopic(t.name, num_partitions=t.partitions, replication_factor=1) for t in missing],
+                [
+                    NewTopic(
+                        t.name,
+                        num_partitions=t.partitions,
+                        replication_factor=1,
+                        topic_configs={"cleanup.policy": "compact"} if t.compact else {},
+                    )
+                    for t in missing
+                ],
                 timeout_ms=int(timeout_s * 1000),
             )
         except TopicAlreadyExistsError:

@@ -88,6 +88,9 @@ class TrackerSettings(_Strict):
         default=1.0, gt=0.0, le=30.0, description="A track ends after this long unseen, s."
     )
     min_sightings: int = Field(default=2, ge=1, le=100, description="Shorter tracks are discarded as noise.")
+    min_motion_plate_widths: float = Field(
+        default=0.2, ge=0.0, le=10.0, description="Least plate movement that sets a direction, plate widths."
+    )
     repeat_suppression_s: float = Field(
         default=10.0, ge=0.0, le=600.0, description="Same plate again within this long is the same pass, s."
     )
@@ -109,6 +112,9 @@ class EdgeSettings(RoleSettings):
     motion_gating: bool = Field(default=True, description="Skip frames with no motion in the ROI.")
     motion_min_changed_fraction: float = Field(
         default=0.002, ge=0.0, le=1.0, description="Changed share of ROI pixels that counts as motion."
+    )
+    skip_plates_at_frame_edge: bool = Field(
+        default=True, description="Ignore plates whose box touches the frame border (likely cut off)."
     )
     spool_path: Path = Field(default=Path("var/edge-spool.sqlite3"), description="SQLite spool file.")
     spool_max_reads: int = Field(default=100_000, ge=1, le=50_000_000, description="Spool capacity, reads.")

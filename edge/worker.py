@@ -22,7 +22,7 @@ from cordon import __version__
 from cordon.errors import BrokerError, ConfigError
 from cordon.events import CameraStatus, Heartbeat, PlateRead, encode, utc_now
 from edge import metrics
-from edge.detections import Sighting
+from edge.detections import Detection, Sighting
 from edge.frames import FileFrameSource, Frame, FrameSource, LiveFrameSource, RateMeter
 from edge.motion import MotionGate
 from edge.publisher import SpoolPublisher, close_producer, make_producer
@@ -37,6 +37,18 @@ __all__ = ["CameraPipeline", "EdgeWorker", "run"]
 log = logging.getLogger(__name__)
 
 ReadSink = Callable[[PlateRead], None]
+
+
+def _touches_edge(detection: Detection, frame: Frame, margin_px: int = 2) -> bool:
+    """Whether the plate box touches the frame border: the plate may be cut off, so its text is unreliable."""
+    height, width = frame.image.shape[:2]
+    box = detection.bbox
+    return (
+        box.x1 < margin_px
+        or box.y1 < margin_px
+        or box.x2 >= width - margin_px
+        or box.y2 >= height - margin_px
+    )
 
 
 class CameraPipeline:
@@ -79,8 +91,10 @@ class CameraPipeline:
             max_gap_s=settings.tracker.max_gap_s,
             min_sightings=settings.tracker.min_sightings,
             repeat_suppression_s=settings.tracker.repeat_suppression_s,
+            min_motion=settings.tracker.min_motion_plate_widths,
         )
         self.jpeg_quality = settings.crop_jpeg_quality
+        self.skip_edge_plates = settings.skip_plates_at_frame_edge
         self._lock = recogniser_lock or threading.Lock()
         self.recognised = RateMeter()
         self.reads = 0
@@ -101,7 +115,7 @@ class CameraPipeline:
                     crop_jpeg=self._crop_jpeg(frame, d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2),
                 )
                 for d in detections
-                if d.text
+                if d.text and not (self.skip_edge_plates and _touches_edge(d, frame))
             ]
         else:
             metrics.FRAMES_SKIPPED_NO_MOTION.labels(self.camera.id).inc()

@@ -75,18 +75,21 @@ def test_every_plate_arrives_exactly_once(
     reader = TopicReader(broker.bootstrap, "cordon.reads")
     try:
         reader.read_until(lambda v: len(v) >= len(truth.passes), timeout_s=truth.duration_s + 30)
-        time.sleep(3)  # anything extra (a duplicate or a false read) would arrive now
-        reader.poll(1.0)
     finally:
-        worker.stop()
-        reader.close()
+        worker.stop()  # flushes open tracks: a late false read would show up now
+    reader.drain()
+    reader.close()
     reads = _reads(reader.values)
     assert len({r.read_id for r in reads}) == len(reads), "each read id once"
     assert sorted(r.plate for r in reads) == sorted(_expected(truth)), "every plate once, read right"
     by_plate = {r.plate: r for r in reads}
     for vehicle in truth.passes:
         read = by_plate[vehicle.plate_normalised]
-        assert read.direction == ("in" if vehicle.motion == "down" else "out")
+        assert read.direction == ("in" if vehicle.motion == "down" else "out"), (
+            read.frames,
+            read.bbox,
+            vehicle,
+        )
         assert read.crop_jpeg is not None
         assert read.crop_jpeg[:2] == b"\xff\xd8"
         assert read.frames >= 3
@@ -157,6 +160,7 @@ def test_rtsp_server_killed_worker_reconnects(
         while source.status().state != "up" and time.monotonic() < deadline:
             time.sleep(0.1)
         assert source.status().state == "up"
+        time.sleep(1.5)  # long enough for heartbeats to report the camera up before it dies
         server.kill()
         time.sleep(3)
         assert source.status().state != "up"
@@ -179,7 +183,7 @@ def test_rtsp_server_killed_worker_reconnects(
     states = [b.cameras[0].state for b in beats]
     first_up = states.index("up")
     gap = [b for b in beats[first_up:] if b.cameras[0].state != "up"]
-    assert gap, f"heartbeats show the gap after the camera was up: {states} (sent {worker.heartbeats_sent})"
+    assert gap, f"heartbeats show the gap after the camera was up: {states}"
     assert all(b.cameras[0].down_since is not None for b in gap)
     assert max(b.cameras[0].reconnects for b in beats) >= 1
     assert states[-1] == "up", "heartbeats show the camera back up"

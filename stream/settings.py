@@ -1,0 +1,74 @@
+"""Settings of the stream matcher (``CORDON_*`` env vars, or a YAML file)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from cordon.settings import RoleSettings
+
+__all__ = ["MatcherSettings"]
+
+
+class MatcherSettings(RoleSettings):
+    """A matcher instance: where reads come from, where hits go, and the matching policy."""
+
+    model_config = SettingsConfigDict(env_prefix="CORDON_", env_nested_delimiter="__", extra="forbid")
+
+    instance_id: str = Field(
+        default_factory=lambda: f"matcher-{socket.gethostname()}"[:64],
+        min_length=1,
+        max_length=64,
+        description="Id of this matcher instance (logs, DLQ records).",
+    )
+    group_id: str = Field(default="cordon-matcher", min_length=1, description="Kafka consumer group.")
+    reads_topic: str = Field(default="cordon.reads", min_length=1)
+    hits_topic: str = Field(default="cordon.hits", min_length=1)
+    dlq_topic: str = Field(default="cordon.dlq", min_length=1)
+    hotlists_topic: str = Field(default="cordon.hotlists", min_length=1)
+    camera_registry: Path | None = Field(
+        default=None,
+        description="YAML/CSV camera registry (id, road, arterial, ...); None: no camera is arterial.",
+    )
+    all_cameras_hotlists: tuple[str, ...] = Field(
+        default=(), description="Hotlists that raise hits on every camera, not only on arterial routes."
+    )
+    max_edits: int = Field(default=1, ge=0, le=1, description="Fuzzy matching: 1 edit, or 0 for exact only.")
+    dedupe_window_s: float = Field(
+        default=300.0, ge=0.0, le=86_400.0, description="Same plate + entry within this long: one alert, s."
+    )
+    low_confidence_threshold: float = Field(
+        default=0.6,
+        ge=0.0,
+        le=1.0,
+        description="Fuzzy hits scoring below this (score x read confidence) drop a priority.",
+    )
+    edit_max_read_confidence: float = Field(
+        default=0.9,
+        ge=0.0,
+        le=1.0,
+        description="One-edit matches raise hits only for reads less confident than this.",
+    )
+    max_poll_records: int = Field(default=500, ge=1, le=10_000)
+    session_timeout_ms: int = Field(
+        default=10_000, ge=1_000, le=300_000, description="Group session timeout."
+    )
+    max_poll_interval_ms: int = Field(
+        default=30_000,
+        ge=1_000,
+        le=600_000,
+        description="Longest gap between polls before the group rebalances.",
+    )
+    metrics_port: int | None = Field(default=9102, ge=0, le=65535, description="Prometheus port; None: off.")
+
+    @model_validator(mode="after")
+    def verify_timeouts(self) -> MatcherSettings:
+        if self.session_timeout_ms > self.max_poll_interval_ms:
+            raise ValueError(
+                f"session_timeout_ms={self.session_timeout_ms} must not exceed "
+                f"max_poll_interval_ms={self.max_poll_interval_ms}"
+            )
+        return self

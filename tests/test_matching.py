@@ -1,0 +1,278 @@
+"""Hotlist matching: kinds, scores, activity windows, and the index against a brute-force oracle."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rapidfuzz.distance import Levenshtein
+
+import stream.matching
+from benchmarks.match_core_bench import main
+from cordon.events import HotlistEntry, MatchKind
+from stream.hotlist import HotlistVersion
+from stream.matching import (
+    CONFUSION_CLASSES,
+    HotlistIndex,
+    Match,
+    canonical,
+    confusion_score,
+    effective_priority,
+)
+
+AT = datetime(2025, 6, 1, 12, tzinfo=UTC)
+
+
+def entry(plate: str, hotlist: str = "pnc-stolen", priority: int = 2, **fields: object) -> HotlistEntry:
+    data: dict[str, object] = {
+        "entry_id": f"{hotlist}:{plate}",
+        "plate": plate,
+        "hotlist": hotlist,
+        "category": "stolen",
+        "priority": priority,
+        "action": "Stop",
+    }
+    data.update(fields)
+    return HotlistEntry.model_validate(data)
+
+
+def kinds(matches: list[Match]) -> dict[str, tuple[MatchKind, float, int]]:
+    return {m.entry.entry_id: (m.kind, m.score, m.edits) for m in matches}
+
+
+def test_public_api_is_pinned() -> None:
+    assert set(stream.matching.__all__) == {
+        "CONFUSION_CLASSES",
+        "HotlistIndex",
+        "Match",
+        "canonical",
+        "confusion_score",
+        "effective_priority",
+    }
+
+
+def test_canonical_maps_each_class_to_one_character() -> None:
+    assert canonical("AB12CDE") == "A812C0E"
+    assert canonical("OIBSZGDQL") == "018526001"
+    for members in CONFUSION_CLASSES:
+        assert len({canonical(ch) for ch in members}) == 1
+    assert len({canonical(members[0]) for members in CONFUSION_CLASSES}) == len(CONFUSION_CLASSES)
+    assert canonical("UVWXY") == "UVWXY"  # not confusion classes
+
+
+@pytest.mark.parametrize(
+    ("query", "kind", "score", "edits"),
+    [
+        ("AB12CDE", "exact", 1.0, 0),
+        ("A812CDE", "confusion", 0.9, 0),  # B -> 8
+        ("A8I2CDE", "confusion", 0.85, 0),  # B -> 8, 1 -> I
+        ("A8IZC0E", "confusion", 0.75, 0),  # four confusions
+        ("48IZC0E", "edit", 0.6, 1),  # A -> 4 is not a confusion: one genuine edit
+        ("AB12CDF", "edit", 0.6, 1),  # substitution
+        ("AB12CDEX", "edit", 0.6, 1),  # insertion
+        ("AB12CD", "edit", 0.6, 1),  # deletion
+        ("B12CDE", "edit", 0.6, 1),  # deletion at the start
+        ("A812CD", "edit", 0.6, 1),  # a confusion plus a deletion
+    ],
+)
+def test_match_kinds_and_scores(query: str, kind: MatchKind, score: float, edits: int) -> None:
+    index = HotlistIndex.build([entry("AB12CDE")], version=1)
+    (match,) = index.match(query, at=AT)
+    assert (match.kind, match.score, match.edits) == (kind, score, edits)
+
+
+@pytest.mark.parametrize("query", ["AB12CXY", "XB12CDF", "AB1CD", "AB12CDEXY", "ZZ99ZZZ", ""])
+def test_two_or_more_edits_do_not_match(query: str) -> None:
+    assert HotlistIndex.build([entry("AB12CDE")], version=1).match(query, at=AT) == []
+
+
+def test_confusion_score_floor() -> None:
+    assert [confusion_score(n) for n in range(1, 8)] == [0.9, 0.85, 0.8, 0.75, 0.7, 0.7, 0.7]
+    index = HotlistIndex.build([entry("OOOOOOO")], version=1)
+    assert kinds(index.match("0DQ0DQ0", at=AT)) == {"pnc-stolen:OOOOOOO": ("confusion", 0.7, 0)}
+
+
+def test_max_edits_zero_keeps_exact_and_confusion_only() -> None:
+    index = HotlistIndex.build([entry("AB12CDE"), entry("AB12CDF")], version=1)
+    assert kinds(index.match("A812CDE", at=AT, max_edits=0)) == {"pnc-stolen:AB12CDE": ("confusion", 0.9, 0)}
+    assert len(index.match("A812CDE", at=AT, max_edits=1)) == 2
+    with pytest.raises(ValueError, match="max_edits"):
+        index.match("AB12CDE", at=AT, max_edits=2)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        index.match("AB12CDE", at=datetime(2025, 1, 1))
+
+
+def test_results_are_ordered_and_one_per_entry() -> None:
+    entries = [
+        entry("AB12CDE", "zeta", priority=3),
+        entry("AB12CDE", "alpha", priority=3),
+        entry("AB12CDE", "beta", priority=1),
+        entry("A812CDE", "gamma", priority=1),
+        entry("AB12CDF", "delta", priority=1),
+    ]
+    index = HotlistIndex.build(entries, version=1)
+    matches = index.match("AB12CDE", at=AT)
+    assert [(m.entry.entry_id, m.kind) for m in matches] == [
+        ("beta:AB12CDE", "exact"),
+        ("alpha:AB12CDE", "exact"),
+        ("zeta:AB12CDE", "exact"),
+        ("gamma:A812CDE", "confusion"),
+        ("delta:AB12CDF", "edit"),
+    ]
+
+
+def test_entry_stops_matching_exactly_at_expiry_and_starts_at_valid_from() -> None:
+    start, end = AT, AT + timedelta(hours=1)
+    index = HotlistIndex.build([entry("AB12CDE", valid_from=start, expires_at=end)], version=1)
+    ms = timedelta(milliseconds=1)
+    assert index.match("AB12CDE", at=start - ms) == []
+    assert len(index.match("AB12CDE", at=start)) == 1
+    assert len(index.match("A812CDF", at=end - ms)) == 1
+    assert index.match("AB12CDE", at=end) == []
+    assert index.match("A812CDE", at=end) == []
+
+
+def test_index_properties_and_immutability() -> None:
+    entries = [entry("AB12CDE"), entry("XY99ZZZ")]
+    index = HotlistIndex.build(entries, version=7)
+    assert (index.version, len(index), index.size, index.entries) == (7, 2, 2, tuple(entries))
+    # AB12CDE: itself and 7 deletions; XY99ZZZ (canonical XY99222): itself and one deletion per run of 4.
+    assert index.neighbourhood_size == 8 + 5
+    assert index.nbytes > 0
+    with pytest.raises(AttributeError, match="immutable"):
+        index.version = 8  # type: ignore[misc]
+    with pytest.raises(AttributeError, match="immutable"):
+        index._entries = ()
+    with pytest.raises(TypeError, match="build"):
+        HotlistIndex()
+    with pytest.raises(ValueError, match="unique"):
+        HotlistIndex.build([entry("AB12CDE"), entry("AB12CDE")], version=1)
+    with pytest.raises(ValueError, match="version"):
+        HotlistIndex.build([], version=-1)
+    empty = HotlistIndex.build((), version=0)
+    assert (len(empty), empty.version, empty.match("AB12CDE", at=AT)) == (0, 0, [])
+
+
+def test_from_version() -> None:
+    version = HotlistVersion.of([entry("AB12CDE")], version=3, created_at=AT)
+    index = HotlistIndex.from_version(version)
+    assert (index.version, [m.kind for m in index.match("AB12CDE", at=AT)]) == (3, ["exact"])
+
+
+# --- the index against a brute-force oracle ---------------------------------------------------------------
+
+# Rich in confusable characters, so that random plates often collide after canonicalisation.
+ALPHABET = "O0DQI1LB8S5Z2G6AXK"
+plates = st.text(ALPHABET, min_size=2, max_size=8)
+SWAPS = {ch: [o for o in members if o != ch] for members in CONFUSION_CLASSES for ch in members}
+
+
+def oracle(entries: list[HotlistEntry], query: str, at: datetime, max_edits: int) -> dict[str, MatchKind]:
+    found: dict[str, MatchKind] = {}
+    for item in entries:
+        if not item.active_at(at):
+            continue
+        distance = Levenshtein.distance(canonical(query), canonical(item.plate))
+        if distance <= max_edits:
+            kind: MatchKind = "exact" if query == item.plate else "confusion" if distance == 0 else "edit"
+            found[item.entry_id] = kind
+    return found
+
+
+@st.composite
+def query_for(draw: st.DrawFn, hotlist: list[str]) -> str:
+    how = draw(st.sampled_from(["same", "confuse", "edit", "confuse+edit", "random"]))
+    if how == "random" or not hotlist:
+        return draw(st.text(ALPHABET, min_size=0, max_size=9))
+    plate = list(draw(st.sampled_from(hotlist)))
+    if "confuse" in how:
+        for _ in range(draw(st.integers(1, 3))):
+            i = draw(st.integers(0, len(plate) - 1))
+            if SWAPS.get(plate[i]):
+                plate[i] = draw(st.sampled_from(SWAPS[plate[i]]))
+    if "edit" in how:
+        op = draw(st.sampled_from(["sub", "ins", "del"]))
+        i = draw(st.integers(0, len(plate) - 1))
+        ch = draw(st.sampled_from(ALPHABET))
+        if op == "sub":
+            plate[i] = ch
+        elif op == "ins":
+            plate.insert(i, ch)
+        else:
+            del plate[i]
+    return "".join(plate)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_index_agrees_with_brute_force_oracle(data: st.DataObject) -> None:
+    hotlist_plates = data.draw(st.lists(plates, min_size=0, max_size=40, unique=True), label="hotlist")
+    entries = []
+    for number, plate in enumerate(hotlist_plates):
+        # Some plates on two lists, some entries not active at AT.
+        entries.append(entry(plate, "a", priority=1 + number % 4))
+        if number % 5 == 0:
+            entries.append(entry(plate, "b", expires_at=AT if number % 10 == 0 else None))
+    index = HotlistIndex.build(entries, version=1)
+    for _ in range(5):
+        query = data.draw(query_for(hotlist_plates), label="query")
+        for max_edits in (0, 1):
+            matches = index.match(query, at=AT, max_edits=max_edits)
+            assert {m.entry.entry_id: m.kind for m in matches} == oracle(entries, query, AT, max_edits)
+            assert len(matches) == len({m.entry.entry_id for m in matches})
+            assert matches == sorted(matches, key=lambda m: (-m.score, m.entry.priority, m.entry.entry_id))
+            for m in matches:
+                expected_score = {"exact": 1.0, "edit": 0.6}.get(m.kind) or confusion_score(
+                    sum(a != b for a, b in zip(query, m.entry.plate, strict=True))
+                )
+                assert m.score == expected_score
+                assert m.edits == (1 if m.kind == "edit" else 0)
+
+
+# --- effective priority -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("priority", "kind", "score", "confidence", "expected"),
+    [
+        (1, "exact", 1.0, 0.1, 1),  # an exact plate is never downgraded
+        (1, "confusion", 0.9, 0.9, 1),  # 0.81 >= 0.6
+        (1, "confusion", 0.9, 0.6, 2),  # 0.54 < 0.6
+        (2, "edit", 0.6, 1.0, 2),  # 0.6 is not below 0.6
+        (2, "edit", 0.6, 0.99, 3),
+        (4, "edit", 0.6, 0.1, 4),  # already the lowest
+    ],
+)
+def test_effective_priority(
+    priority: int, kind: MatchKind, score: float, confidence: float, expected: int
+) -> None:
+    assert effective_priority(priority, kind, score, confidence) == expected
+
+
+def test_effective_priority_threshold_and_ranges() -> None:
+    assert effective_priority(1, "edit", 0.6, 0.9, low_confidence_threshold=0.5) == 1
+    assert effective_priority(1, "edit", 0.6, 0.9, low_confidence_threshold=0.55) == 2
+    for args in [
+        (0, "exact", 1.0, 1.0),
+        (5, "exact", 1.0, 1.0),
+        (1, "edit", 1.1, 1.0),
+        (1, "edit", 0.5, -0.1),
+    ]:
+        with pytest.raises(ValueError, match="must be"):
+            effective_priority(*args)  # type: ignore[arg-type]
+
+
+def test_benchmark_script_runs_and_finds_every_planted_read(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = main(["--entries", "3000", "--reads", "3000", "--hit-rate", "0.2", "--json", str(out)])
+    assert result["entries"] == 3000
+    assert result["planted_hotlist_reads"] > 400
+    assert result["planted_missed"] == 0
+    assert result["exact_matched_reads"]["any"] >= result["planted_hotlist_reads"] * 0.85
+    for key in ("fuzzy_rate", "exact_rate", "baseline_dict_rate", "index_array_mb", "build_s"):
+        assert result[key] > 0
+    assert json.loads(out.read_text(encoding="utf-8")) == result
