@@ -110,3 +110,16 @@ class TopicReader:
 
     def close(self) -> None:
         self.consumer.close()
+
+
+def read_topic(bootstrap: str, topic: str) -> list[bytes]:
+    """Every message on ``topic`` now (until it has been quiet for a moment); the consumer is closed after.
+
+    Closing matters: a Kafka client left running keeps background threads that draw from the global
+    ``random`` module, which hypothesis tests in later modules detect and reject.
+    """
+    reader = TopicReader(bootstrap, topic)
+    try:
+        return reader.drain()
+    finally:
+        reader.close()

@@ -25,7 +25,7 @@ from stream.hotlist_feed import publish_version, read_latest_version
 from stream.registry import CameraInfo, CameraRegistry
 from stream.service import MatcherService
 from stream.settings import MatcherSettings
-from tests.conftest import REPO, TopicReader, make_read
+from tests.conftest import REPO, TopicReader, make_read, read_topic
 
 REGISTRY = CameraRegistry(
     [
@@ -115,6 +115,7 @@ def test_hits_dead_letters_and_arterial_policy(broker: EmbeddedBroker, producer:
             1,
             [
                 _entry("AB12CDE"),
+                _entry("MA15KLO"),
                 _entry("LV70XKM", hotlist="local-intel", priority=3),
                 _entry("YR19FHT", expires_at=utc_now() - timedelta(hours=1)),
             ],
@@ -128,7 +129,7 @@ def test_hits_dead_letters_and_arterial_policy(broker: EmbeddedBroker, producer:
         "confident_edit": make_read("AB12CDH", camera_id="cam-a580", seconds=2.5),
         "local_on_estate": make_read("LV70XKM", camera_id="cam-estate", seconds=3),  # list not for estates
         "local_on_arterial": make_read("LV70XKM", camera_id="cam-a580", seconds=4),
-        "stolen_on_estate": make_read("AB12CDE", camera_id="cam-estate", seconds=5),  # pnc-stolen: everywhere
+        "stolen_on_estate": make_read("MA15KLO", camera_id="cam-estate", seconds=5),  # pnc-stolen: everywhere
         "expired": make_read("YR19FHT", camera_id="cam-a580", seconds=6),
         "clean": make_read("WX64TRB", camera_id="cam-a580", seconds=7),
     }
@@ -142,7 +143,7 @@ def test_hits_dead_letters_and_arterial_policy(broker: EmbeddedBroker, producer:
         _wait(lambda: service.reads_processed >= 3 + len(reads))
         assert service.dead_letters == 3
 
-    hits = _hits(TopicReader(broker.bootstrap, "cordon.hits").drain())
+    hits = _hits(read_topic(broker.bootstrap, "cordon.hits"))
     by_read = {h.read_id: h for h in hits}
     assert len(hits) == len(by_read) == 5
     exact, confusion, edit = (by_read[reads[k].read_id] for k in ("exact", "confusion", "edit"))
@@ -162,11 +163,7 @@ def test_hits_dead_letters_and_arterial_policy(broker: EmbeddedBroker, producer:
     assert reads["confident_edit"].read_id not in by_read
     assert all(h.hotlist_version == 1 for h in hits)
 
-    dead = [
-        e
-        for e in map(decode, TopicReader(broker.bootstrap, "cordon.dlq").drain())
-        if isinstance(e, DeadLetter)
-    ]
+    dead = [e for e in map(decode, read_topic(broker.bootstrap, "cordon.dlq")) if isinstance(e, DeadLetter)]
     assert dead[0].value == b"\x00\x01 not json"
     assert "not UTF-8 JSON" in dead[0].reason
     assert "schema_version=99" in dead[1].reason
