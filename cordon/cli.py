@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -72,21 +73,28 @@ def broker(
         raise _fail(exc) from exc
 
 
-@edge_app.command("run")
-def edge_run(config: ConfigOption = None, check_config: CheckOption = False) -> None:
-    """Run the edge worker for this box's cameras."""
-    from edge.settings import EdgeSettings
-    from edge.worker import run
-
+def _run_role(
+    load: Callable[[Path | None], RoleSettings], run: Callable[[Any], None], config: Path | None, check: bool
+) -> None:
+    """Load and validate a role's settings, then run it (or only print them with --check-config)."""
     try:
-        settings = EdgeSettings.load(config)
-        if check_config:
+        settings = load(config)
+        if check:
             _check(settings)
             return
         configure_logging(level=settings.log_level, fmt=settings.log_format)
         run(settings)
     except CordonError as exc:
         raise _fail(exc) from exc
+
+
+@edge_app.command("run")
+def edge_run(config: ConfigOption = None, check_config: CheckOption = False) -> None:
+    """Run the edge worker for this box's cameras."""
+    from edge.settings import EdgeSettings
+    from edge.worker import run
+
+    _run_role(EdgeSettings.load, run, config, check_config)
 
 
 @matcher_app.command("run")
@@ -95,15 +103,7 @@ def matcher_run(config: ConfigOption = None, check_config: CheckOption = False) 
     from stream.service import run
     from stream.settings import MatcherSettings
 
-    try:
-        settings = MatcherSettings.load(config)
-        if check_config:
-            _check(settings)
-            return
-        configure_logging(level=settings.log_level, fmt=settings.log_format)
-        run(settings)
-    except CordonError as exc:
-        raise _fail(exc) from exc
+    _run_role(MatcherSettings.load, run, config, check_config)
 
 
 @hotlist_app.command("load")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -44,6 +46,15 @@ def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
         yield embedded
     finally:
         embedded.stop()
+
+
+def cordon_process(*args: str, log: Path) -> subprocess.Popen[bytes]:
+    """Run ``python -m cordon ARGS`` as its own process (so a test can SIGKILL it), output to ``log``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CORDON_")}
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "cordon", *args], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
 
 
 def make_read(plate: str = "AB12CDE", *, camera_id: str = "cam1", seconds: float = 0.0) -> PlateRead:

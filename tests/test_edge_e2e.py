@@ -6,11 +6,8 @@ edge process SIGKILLed with reads in its spool.
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +20,7 @@ from cordon.events import Heartbeat, PlateRead, decode
 from edge.camera import GroundTruth, RtspCameraServer, render_traffic_video
 from edge.settings import CameraConfig, EdgeSettings, RecogniserSettings
 from edge.worker import EdgeWorker
-from tests.conftest import REPO, TopicReader
+from tests.conftest import TopicReader, cordon_process
 
 PLATES = ["AB12 CDE", "LV70 XKM", "YR19 FHT", "K123 ABC", "SN68 WPU"]
 
@@ -189,18 +186,6 @@ def test_rtsp_server_killed_worker_reconnects(
     assert states[-1] == "up", "heartbeats show the camera back up"
 
 
-def _edge_process(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CORDON_")}
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "cordon", "edge", "run", "--config", str(config)],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
 def _spooled_ids(path: Path) -> list[str]:
     if not path.exists():
         return []
@@ -224,7 +209,7 @@ def test_sigkilled_edge_delivers_spooled_reads_on_restart(
     )
     replay = tmp_path / "replay.yaml"
     replay.write_text(common + f"cameras:\n  - id: cam1\n    url: {video}\n")
-    proc = _edge_process(replay, tmp_path / "edge1.log")
+    proc = cordon_process("edge", "run", "--config", str(replay), log=tmp_path / "edge1.log")
     deadline = time.monotonic() + 120
     while len(_spooled_ids(spool)) < 2 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.1)
@@ -237,7 +222,7 @@ def test_sigkilled_edge_delivers_spooled_reads_on_restart(
     broker = EmbeddedBroker(port=port, log_path=tmp_path / "tansu.log").start()
     idle = tmp_path / "idle.yaml"  # restart with a camera that is down: only the spool has anything to send
     idle.write_text(common + f"cameras:\n  - id: cam1\n    url: rtsp://127.0.0.1:{free_port()}/none\n")
-    proc = _edge_process(idle, tmp_path / "edge2.log")
+    proc = cordon_process("edge", "run", "--config", str(idle), log=tmp_path / "edge2.log")
     try:
         reader = TopicReader(broker.bootstrap, "cordon.reads")
         reader.read_until(lambda v: len(v) >= len(spooled), timeout_s=60)

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -25,7 +22,7 @@ from stream.hotlist_feed import publish_version, read_latest_version
 from stream.registry import CameraInfo, CameraRegistry
 from stream.service import MatcherService
 from stream.settings import MatcherSettings
-from tests.conftest import REPO, TopicReader, make_read, read_topic
+from tests.conftest import TopicReader, cordon_process, make_read, read_topic
 
 REGISTRY = CameraRegistry(
     [
@@ -206,18 +203,6 @@ def test_hotlist_update_reaches_running_matcher_and_replay_repeats_hit_ids(
     assert len({h.hit_id for h in all_hits}) == len({(h.read_id, h.entry.entry_id) for h in all_hits}) == 3
 
 
-def _matcher_process(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CORDON_")}
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "cordon", "matcher", "run", "--config", str(config)],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
 def _assigned(log: Path) -> bool:
     return bool(re.search(r'"partitions assigned".*"partitions": \[\d', log.read_text()))
 
@@ -237,7 +222,7 @@ def test_group_failover_leaves_no_read_unmatched(broker: EmbeddedBroker, tmp_pat
             "metrics_port: null\nlog_level: info\n"
         )
         logs.append(tmp_path / f"{name}.log")
-        procs.append(_matcher_process(config, logs[-1]))
+        procs.append(cordon_process("matcher", "run", "--config", str(config), log=logs[-1]))
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
     reader = TopicReader(broker.bootstrap, "cordon.hits")
     try:
