@@ -1,1 +1,13 @@
-"""Planner: ranks CCTV/ANPR camera sites from crime density and road coverage (issue "# 3")."""
+"""Planner: ranks CCTV/ANPR camera sites from crime density and road coverage (issue "# 3").
+
+Modules
+-------
+:mod:`planner.data`
+    Adapters from files to plain data, all in EPSG:27700 (metres): police.uk crimes and their snap points,
+    a boundary polygon, and road graphs from OS Meridian 2, a local OSM XML file or Overpass.
+:mod:`planner.cordon`
+    Pure core: the ANPR cordon (a minimum cut of the road graph around a protected zone), its
+    solver-independent certificate, the one-camera-per-crossing-road baseline, and a budgeted variant.
+:mod:`planner.errors`
+    :class:`~planner.errors.PlannerError` and :class:`~planner.errors.DataError`.
+"""
