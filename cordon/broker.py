@@ -11,7 +11,6 @@ import os
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 from types import TracebackType
 
@@ -147,16 +146,3 @@ class EmbeddedBroker:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def wait_port_closed(port: int, *, timeout_s: float = 5.0) -> None:
-    """Wait until nothing listens on ``port`` (after a kill), so a restart can bind it."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and _port_open(port):
-        time.sleep(0.05)

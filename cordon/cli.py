@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from cordon.errors import CordonError
-from cordon.events import utc_now
+from cordon.events import HotlistEntry, utc_now
 from cordon.logs import configure_logging
 from cordon.settings import RoleSettings
 
@@ -124,12 +124,12 @@ def hotlist_load(
         settings = MatcherSettings.load(config)
         entries = load_hotlist_file(path, hotlist=hotlist, added_by=added_by)
         current = read_latest_version(settings.kafka_bootstrap, settings.hotlists_topic)
-        lists: dict[str, list[object]] = {}
+        lists: dict[str, list[HotlistEntry]] = {}
         for entry in entries:
             lists.setdefault(entry.hotlist, []).append(entry)
         version = next_version(
             current,
-            replace_hotlists=lists,  # type: ignore[arg-type]
+            replace_hotlists=lists,
             version=(current.version if current else 0) + 1,
             now=utc_now(),
         )

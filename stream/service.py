@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 import traceback
+from datetime import datetime
 from types import FrameType
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
@@ -171,8 +172,13 @@ class MatcherService:
             parked_at=utc_now(),
         )
 
-    def process(self, record: ConsumerRecord) -> tuple[list[HotlistHit], DeadLetter | None]:
-        """Hits for one consumed record, or the dead letter it becomes. Never raises on bad input."""
+    def process(
+        self, record: ConsumerRecord, *, now: datetime | None = None
+    ) -> tuple[list[HotlistHit], DeadLetter | None]:
+        """Hits for one consumed record, or the dead letter it becomes. Never raises on bad input.
+
+        ``now`` stamps the hits' ``matched_at`` (UTC); the consume loop passes one time per batch.
+        """
         try:
             event = decode(record.value)
         except EventDecodeError as exc:
@@ -180,7 +186,7 @@ class MatcherService:
         if not isinstance(event, PlateRead):
             return [], self._dead_letter(record, f"expected a plate_read on {record.topic}, got {event.type}")
         try:
-            return self.matcher.match(event, now=utc_now()), None
+            return self.matcher.match(event, now=now or utc_now()), None
         except Exception as exc:  # a bug must not stop the control room's feed: park the read and go on
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             log.exception("matching failed", extra={"read_id": str(event.read_id)})
@@ -229,13 +235,14 @@ class MatcherService:
         batch: dict[TopicPartition, list[ConsumerRecord]],
     ) -> None:
         s = self.settings
+        batch_time = utc_now()
         pending = []
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         hit_kinds: list[str] = []
         captured = []
         for partition, records in batch.items():
             for record in records:
-                hits, dead = self.process(record)
+                hits, dead = self.process(record, now=batch_time)
                 for hit in hits:
                     pending.append(
                         producer.send(s.hits_topic, key=str(hit.alert_id).encode(), value=encode(hit))
