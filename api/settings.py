@@ -35,7 +35,9 @@ class ApiSettings(RoleSettings):
     consume_events: bool = Field(
         default=True, description="Persist reads, hits and heartbeats from Kafka into the store."
     )
-    group_id: str = Field(default="cordon-api", min_length=1, description="Kafka consumer group of the store.")
+    group_id: str = Field(
+        default="cordon-api", min_length=1, description="Kafka consumer group of the store."
+    )
     reads_retention_days: int = Field(
         default=365, ge=1, le=3650, description="Reads older than this are purged (National ANPR Standards)."
     )

@@ -25,6 +25,8 @@ matcher_app = typer.Typer(
     help="Stream matcher: check reads against hotlists, publish hits.", no_args_is_help=True
 )
 app.add_typer(matcher_app, name="matcher")
+api_app = typer.Typer(help="API service for operators, planners and engineers.", no_args_is_help=True)
+app.add_typer(api_app, name="api")
 hotlist_app = typer.Typer(
     help="Hotlists: load a file as a new version, show the live version.", no_args_is_help=True
 )
@@ -104,6 +106,15 @@ def matcher_run(config: ConfigOption = None, check_config: CheckOption = False) 
     from stream.settings import MatcherSettings
 
     _run_role(MatcherSettings.load, run, config, check_config)
+
+
+@api_app.command("run")
+def api_run(config: ConfigOption = None, check_config: CheckOption = False) -> None:
+    """Serve the API and web pages; persist reads, hits and heartbeats from Kafka."""
+    from api.app import run
+    from api.settings import ApiSettings
+
+    _run_role(ApiSettings.load, run, config, check_config)
 
 
 @hotlist_app.command("load")

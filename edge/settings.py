@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from cordon.errors import ConfigError
 from cordon.settings import RoleSettings
 
 __all__ = ["CameraConfig", "EdgeSettings", "ImageMotion", "RecogniserSettings", "TrackerSettings"]
@@ -35,6 +38,27 @@ class CameraConfig(_Strict):
         default=None,
         description="Image motion of a vehicle entering the borough; sets each read's direction in/out.",
     )
+    credentials_env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description="Environment variable holding 'user:password' for an rtsp:// URL (kept out of configs).",
+    )
+
+    def stream_url(self) -> str:
+        """The URL to open: ``url`` with the credentials from ``credentials_env`` put in, if it names one.
+
+        Raises
+        ------
+        ConfigError
+            ``credentials_env`` names a variable that is not set.
+        """
+        if self.credentials_env is None or "://" not in self.url:
+            return self.url
+        secret = os.environ.get(self.credentials_env)
+        if secret is None:
+            raise ConfigError(f"cameras.{self.id}.credentials_env: {self.credentials_env} is not set")
+        scheme, rest = self.url.split("://", 1)
+        return f"{scheme}://{quote(secret, safe=':')}@{rest.split('@', 1)[-1]}"
 
     @field_validator("roi")
     @classmethod
@@ -129,6 +153,27 @@ class EdgeSettings(RoleSettings):
     crop_jpeg_quality: int = Field(default=85, ge=10, le=100, description="JPEG quality of plate crops.")
     reconnect_backoff_initial_s: float = Field(default=0.25, gt=0.0, le=60.0)
     reconnect_backoff_max_s: float = Field(default=2.0, gt=0.0, le=300.0)
+    selftest_timeout_s: float = Field(
+        default=10.0, ge=0.5, le=300.0, description="Longest wait of each `cordon edge selftest` check, s."
+    )
+    clock_reference: str | None = Field(
+        default=None,
+        pattern=r"^(ntp|https?)://[^\s/]+",
+        description=(
+            "Reference clock for the self-test: ntp://host[:port] (SNTP) or an http(s):// URL whose Date "
+            "header is read (e.g. the API's /healthz); None: the clock is not checked."
+        ),
+    )
+    clock_max_offset_s: float = Field(
+        default=2.0, ge=0.001, le=3600.0, description="Largest clock offset from the reference that passes, s."
+    )
+    clock_check_required: bool = Field(
+        default=False,
+        description="Fail the self-test when the clock offset is unknown (no reference set or reachable).",
+    )
+    spool_min_free_mb: int = Field(
+        default=1024, ge=1, le=100_000_000, description="Least free disk beside the spool file, MB."
+    )
 
     @model_validator(mode="after")
     def verify_cameras_unique(self) -> EdgeSettings:

@@ -195,7 +195,7 @@ def open_source(camera: CameraConfig, settings: EdgeSettings) -> FrameSource:
     if camera.is_live:
         return LiveFrameSource(
             camera.id,
-            camera.url,
+            camera.stream_url(),
             backoff_initial_s=settings.reconnect_backoff_initial_s,
             backoff_max_s=settings.reconnect_backoff_max_s,
         )

@@ -1,0 +1,410 @@
+"""API against PostgreSQL: login and tokens, alerts, read search with audit, hotlists, fleet, retention."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from api import queries
+from api.app import create_app
+from api.db import session_scope
+from api.settings import ApiSettings
+from api.tables import AuditEntry
+from cordon.events import CameraStatus, Heartbeat, HotlistEntry, HotlistHit, utc_now
+from tests.conftest import make_read
+
+ADMIN_PASSWORD = "admin-pass-1234"
+ROLES = ("operator", "planner", "engineer", "auditor", "admin")
+
+
+class Api:
+    """A TestClient with one logged-in token per role."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self.tokens: dict[str, str] = {}
+
+    def login(self, username: str, password: str) -> str:
+        response = self.client.post("/api/v1/auth/token", data={"username": username, "password": password})
+        assert response.status_code == 200, response.text
+        token: str = response.json()["access_token"]
+        return token
+
+    def as_(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    @property
+    def sessions(self):  # type: ignore[no-untyped-def]
+        return self.client.app.state.sessions  # type: ignore[attr-defined]
+
+    def audit(self, action: str) -> list[AuditEntry]:
+        with session_scope(self.sessions) as session:
+            return list(session.query(AuditEntry).filter(AuditEntry.action == action).order_by(AuditEntry.id))
+
+
+def make_api(database_url: str, **overrides: object) -> Iterator[Api]:
+    settings = ApiSettings.load(
+        database_url=database_url,
+        bootstrap_admin_password=ADMIN_PASSWORD,
+        hotlist_publish=False,
+        **overrides,
+    )
+    app = create_app(settings, background=False)
+    with TestClient(app) as client:
+        api = Api(client)
+        api.tokens["admin"] = api.login("admin", ADMIN_PASSWORD)
+        for role in ROLES[:-1]:
+            response = client.post(
+                "/api/v1/users",
+                json={"username": f"{role}1", "password": f"{role}-password-1", "role": role},
+                headers=api.as_("admin"),
+            )
+            assert response.status_code == 201, response.text
+            api.tokens[role] = api.login(f"{role}1", f"{role}-password-1")
+        yield api
+    app.state.engine.dispose()
+
+
+@pytest.fixture
+def api(pg_url: str) -> Iterator[Api]:
+    yield from make_api(pg_url)
+
+
+def make_hit(plate: str = "LV70XKM", *, sighting: int = 1, alert_id: uuid.UUID | None = None) -> HotlistHit:
+    read = make_read(plate)
+    entry = HotlistEntry(
+        entry_id=f"pnc-stolen:{plate}",
+        plate=plate,
+        hotlist="pnc-stolen",
+        source="PNC",
+        category="stolen",
+        priority=1,
+        action="Stop the vehicle",
+        information="stolen in a burglary",
+    )
+    return HotlistHit(
+        hit_id=uuid.uuid4(),
+        alert_id=alert_id or uuid.uuid4(),
+        sighting=sighting,
+        read_id=read.read_id,
+        camera_id=read.camera_id,
+        captured_at=read.captured_at,
+        plate_read=plate,
+        confidence=0.95,
+        direction="in",
+        entry=entry,
+        hotlist_version=1,
+        match_kind="exact",
+        match_score=1.0,
+        priority=1,
+        matched_at=utc_now(),
+        crop_jpeg=b"\xff\xd8fakejpeg",
+    )
+
+
+def test_migrations_make_an_append_only_audit_log_on_postgres(api: Api) -> None:
+    assert api.audit("login")  # the logins above
+    with pytest.raises(Exception, match="append-only"), session_scope(api.sessions) as session:
+        session.execute(text("UPDATE audit_log SET reason = 'tampered'"))
+    with pytest.raises(Exception, match="append-only"), session_scope(api.sessions) as session:
+        session.execute(text("DELETE FROM audit_log"))
+
+
+def test_login_is_audited_and_a_wrong_password_gets_401(api: Api) -> None:
+    response = api.client.post("/api/v1/auth/token", data={"username": "operator1", "password": "wrong-one"})
+    assert response.status_code == 401
+    failed = api.audit("login_failed")
+    assert [e.username for e in failed] == ["operator1"]
+    assert "wrong-one" not in json.dumps([e.detail for e in failed])  # no secrets in the audit log
+    assert api.client.get("/api/v1/auth/me").status_code == 401
+    me = api.client.get("/api/v1/auth/me", headers=api.as_("planner")).json()
+    assert me["role"] == "planner"
+
+
+def test_logout_revokes_the_token(api: Api) -> None:
+    headers = api.as_("operator")
+    assert api.client.post("/api/v1/auth/logout", headers=headers).status_code == 204
+    assert api.client.get("/api/v1/auth/me", headers=headers).status_code == 401
+
+
+def test_login_is_rate_limited_per_address(pg_url: str) -> None:
+    for api in make_api(pg_url, login_rate_limit="8/minute"):
+        codes = [
+            api.client.post("/api/v1/auth/token", data={"username": "x", "password": "y"}).status_code
+            for _ in range(5)
+        ]
+        # make_api logged in 5 times already: the limit of 8 is reached within these 5.
+        assert codes[:3] == [401, 401, 401]
+        assert codes[3:] == [429, 429]
+
+
+def test_passwords_are_stored_hashed(api: Api) -> None:
+    with session_scope(api.sessions) as session:
+        hashes = [row[0] for row in session.execute(text("SELECT password_hash FROM users"))]
+    assert all(h.startswith("$argon2id$") for h in hashes)
+    assert not any("password-1" in h for h in hashes)
+
+
+def test_alert_lifecycle_is_audited_and_sightings_keep_the_state(api: Api) -> None:
+    first = make_hit()
+    with session_scope(api.sessions) as session:
+        assert queries.store_events(session, hits=[first, first]) == (0, 1, 0)  # idempotent by hit_id
+    op = api.as_("operator")
+    page = api.client.get("/api/v1/hits", headers=op).json()
+    assert [h["alert_id"] for h in page["items"]] == [str(first.alert_id)]
+    hit = page["items"][0]
+    assert (hit["status"], hit["action"], hit["priority"], hit["has_crop"]) == (
+        "new",
+        "Stop the vehicle",
+        1,
+        True,
+    )
+    crop = api.client.get(f"/api/v1/hits/{first.alert_id}/crop.jpg", headers=op)
+    assert crop.content == first.crop_jpeg
+    assert crop.headers["content-type"] == "image/jpeg"
+
+    acked = api.client.post(
+        f"/api/v1/hits/{first.alert_id}/actions", json={"action": "acknowledge"}, headers=op
+    )
+    assert acked.json()["status"] == "acknowledged"
+    assert acked.json()["handled_by"] == "operator1"
+    again = api.client.post(
+        f"/api/v1/hits/{first.alert_id}/actions", json={"action": "acknowledge"}, headers=op
+    )
+    assert again.status_code == 409
+    no_outcome = api.client.post(
+        f"/api/v1/hits/{first.alert_id}/actions", json={"action": "close"}, headers=op
+    )
+    assert no_outcome.status_code == 422
+    assert "outcome" in no_outcome.json()["detail"]
+
+    second = make_hit(sighting=2, alert_id=first.alert_id)
+    with session_scope(api.sessions) as session:
+        queries.store_events(session, hits=[second])
+    newest = api.client.get(f"/api/v1/hits/{first.alert_id}", headers=op).json()
+    assert (newest["sighting"], newest["status"]) == (2, "acknowledged")
+
+    closed = api.client.post(
+        f"/api/v1/hits/{first.alert_id}/actions",
+        json={"action": "close", "outcome": "stopped, driver arrested"},
+        headers=op,
+    )
+    assert closed.json()["status"] == "closed"
+    assert [e.detail["alert_id"] for e in api.audit("alert_acknowledge")] == [str(first.alert_id)]
+    assert [e.reason for e in api.audit("alert_close")] == ["stopped, driver arrested"]
+    assert api.client.get("/api/v1/hits?status=new", headers=op).json()["items"] == []
+    missing = api.client.get(f"/api/v1/hits/{uuid.uuid4()}", headers=op)
+    assert missing.status_code == 404
+
+
+def test_read_search_needs_a_reason_and_is_audited(api: Api) -> None:
+    reads = [make_read("AB12CDE", seconds=-60), make_read("AB12CDF", seconds=-30), make_read("XY99ZZZ")]
+    reads.append(make_read("A812CDE", camera_id="cam2", seconds=-10))  # B read as 8
+    with session_scope(api.sessions) as session:
+        assert queries.store_events(session, reads=reads + reads[:1]) == (4, 0, 0)
+    op = api.as_("operator")
+    no_reason = api.client.get("/api/v1/reads", params={"plate": "AB12CDE"}, headers=op)
+    assert no_reason.status_code == 422
+
+    def search(**params: str) -> list[str]:
+        response = api.client.get(
+            "/api/v1/reads", params={"reason": "crime ref 01/12345/26", **params}, headers=op
+        )
+        assert response.status_code == 200, response.text
+        return [r["plate"] for r in response.json()["items"]]
+
+    assert search(plate="AB12CDE") == ["AB12CDE"]
+    assert search(plate="AB12CD*", mode="wildcard") == ["AB12CDF", "AB12CDE"]
+    assert search(plate="AB12CD?", mode="wildcard") == ["AB12CDF", "AB12CDE"]
+    assert search(plate="AB12CDE", mode="fuzzy") == ["A812CDE", "AB12CDF", "AB12CDE"]
+    assert search(plate="AB12CDE", mode="fuzzy", camera_id="cam2") == ["A812CDE"]
+    assert len(search()) == 4
+    bad = api.client.get(
+        "/api/v1/reads", params={"reason": "crime ref 01/12345/26", "plate": "AB-12"}, headers=op
+    )
+    assert bad.status_code == 422
+    assert "plate" in bad.text
+
+    audits = api.audit("reads_search")
+    assert len(audits) == 6
+    assert audits[0].reason == "crime ref 01/12345/26"
+    assert audits[0].detail["plate"] == "AB12CDE"
+    assert audits[0].username == "operator1"
+    assert (
+        api.client.get("/api/v1/reads", params={"reason": "x" * 12}, headers=api.as_("planner")).status_code
+        == 403
+    )
+
+
+def test_reads_paginate_without_gaps_or_repeats(api: Api) -> None:
+    reads = [make_read(f"AB{i:02d}CDE", seconds=-i) for i in range(25)]
+    with session_scope(api.sessions) as session:
+        queries.store_events(session, reads=reads)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"reason": "audit sample 2026", "limit": "10", **({"cursor": str(cursor)} if cursor else {})}
+        page = api.client.get("/api/v1/reads", params=params, headers=api.as_("operator")).json()
+        seen += [r["plate"] for r in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(r.plate for r in reads)
+
+
+HOTLIST_CSV = """plate,category,priority,action,information
+LV70 XKM,stolen,1,Stop the vehicle,stolen in a burglary
+YK19RFN,intelligence,3,Do not stop: intelligence only,
+"""
+
+
+def test_hotlist_upload_validates_versions_diffs_and_expires(api: Api) -> None:
+    admin = api.as_("admin")
+    files = {"file": ("pnc.csv", HOTLIST_CSV.encode(), "text/csv")}
+    first = api.client.post(
+        "/api/v1/hotlists/versions", files=files, data={"hotlist": "pnc-stolen"}, headers=admin
+    )
+    assert first.status_code == 201, first.text
+    assert (first.json()["version"], first.json()["entry_count"], first.json()["active"]) == (1, 2, False)
+
+    bad = "plate,category,priority,action\nLV70XKM,stolen,9,Stop\n!!!,stolen,1,Stop\n"
+    rejected = api.client.post(
+        "/api/v1/hotlists/versions",
+        files={"file": ("bad.csv", bad.encode(), "text/csv")},
+        data={"hotlist": "pnc-stolen"},
+        headers=admin,
+    )
+    assert rejected.status_code == 422
+    assert "row 2" in rejected.json()["detail"]
+    assert "priority" in rejected.json()["detail"]
+    assert "row 3" in rejected.json()["detail"]
+    assert "plate" in rejected.json()["detail"]
+    assert len(api.client.get("/api/v1/hotlists/versions", headers=admin).json()) == 1  # nothing changed
+
+    assert api.client.post("/api/v1/hotlists/versions/1/activate", headers=admin).json()["active"] is True
+    more = "plate,category,priority,action\nGN66WTA,no-insurance,2,Stop if resources allow\n"
+    second = api.client.post(
+        "/api/v1/hotlists/versions",
+        files={"file": ("insurance.csv", more.encode(), "text/csv")},
+        data={"hotlist": "no-insurance", "activate": "true"},
+        headers=admin,
+    ).json()
+    assert (second["version"], second["entry_count"], second["active"]) == (2, 3, True)
+    assert second["hotlists"] == {"pnc-stolen": 2, "no-insurance": 1}
+
+    diff = api.client.get("/api/v1/hotlists/versions/1/diff/2", headers=api.as_("operator")).json()
+    assert [e["plate"] for e in diff["added"]] == ["GN66WTA"]
+    assert diff["removed"] == []
+    assert diff["changed"] == []
+
+    expired = api.client.post(
+        "/api/v1/hotlists/expire",
+        json={"entry_ids": ["pnc-stolen:LV70XKM"], "note": "vehicle recovered"},
+        headers=admin,
+    ).json()
+    assert (expired["version"], expired["active"]) == (3, True)
+    changed = api.client.get("/api/v1/hotlists/versions/2/diff/3", headers=admin).json()["changed"]
+    assert [(old["expires_at"], new["plate"]) for old, new in changed] == [(None, "LV70XKM")]
+    unknown = api.client.post("/api/v1/hotlists/expire", json={"entry_ids": ["nope:AB12CDE"]}, headers=admin)
+    assert unknown.status_code == 404
+    actions = [e.action for e in api.audit("hotlist_uploaded") + api.audit("hotlist_activated")]
+    assert actions.count("hotlist_uploaded") == 2
+    assert actions.count("hotlist_activated") == 3
+    assert (
+        api.client.post("/api/v1/hotlists/versions/1/activate", headers=api.as_("operator")).status_code
+        == 403
+    )
+
+
+def test_cameras_boxes_config_and_fleet_health(api: Api) -> None:
+    from edge.settings import EdgeSettings
+
+    eng = api.as_("engineer")
+    assert (
+        api.client.put("/api/v1/boxes/box-7", json={"site": "A580 East Lancs Rd"}, headers=eng).status_code
+        == 200
+    )
+    camera = {
+        "name": "A580 eastbound",
+        "edge_box_id": "box-7",
+        "rtsp_url": "rtsp://10.1.2.3:554/stream1",
+        "latitude": 53.45,
+        "longitude": -2.85,
+        "road": "A580",
+        "bearing_deg": 90,
+        "arterial": True,
+        "inbound_motion": "down",
+    }
+    assert api.client.put("/api/v1/cameras/cam-a580-e", json=camera, headers=eng).status_code == 200
+    orphan = api.client.put("/api/v1/cameras/cam-x", json={**camera, "edge_box_id": "nope"}, headers=eng)
+    assert orphan.status_code == 422
+    assert "edge_box_id" in orphan.text
+    config = api.client.get("/api/v1/boxes/box-7/config", headers=eng)
+    assert config.status_code == 200
+    import yaml
+
+    loaded = EdgeSettings.model_validate(yaml.safe_load(config.text))
+    assert loaded.box_id == "box-7"
+    assert [c.id for c in loaded.cameras] == ["cam-a580-e"]
+    assert loaded.cameras[0].credentials_env == "CORDON_RTSP_CAM_A580_E"
+    assert "@" not in config.text  # no credentials in the rendered config
+
+    now = utc_now()
+    beat = Heartbeat(
+        edge_box_id="box-7",
+        sent_at=now - timedelta(seconds=5),
+        cameras=(
+            CameraStatus(
+                camera_id="cam-a580-e", state="down", fps=0.0, down_since=now - timedelta(seconds=120)
+            ),
+        ),
+        spool_depth=12,
+    )
+    stale = Heartbeat(edge_box_id="box-9", sent_at=now - timedelta(seconds=600))
+    with session_scope(api.sessions) as session:
+        queries.store_events(session, heartbeats=[beat, beat, stale])
+    fleet = api.client.get("/api/v1/fleet", headers=eng).json()
+    assert {(a["kind"], a["box_id"]) for a in fleet["alerts"]} == {
+        ("camera_down", "box-7"),
+        ("box_silent", "box-9"),
+    }
+    box = next(b for b in fleet["boxes"] if b["box_id"] == "box-7")
+    assert (box["registered"], box["spool_depth"]) == (True, 12)
+    assert api.client.get("/api/v1/fleet", headers=api.as_("operator")).status_code == 403
+
+
+def test_retention_purge_dry_run_then_real(api: Api) -> None:
+    old = make_read("OL00OLD", seconds=-400 * 86400)
+    new = make_read("NE00NEW")
+    with session_scope(api.sessions) as session:
+        queries.store_events(session, reads=[old, new])
+    admin = api.as_("admin")
+    dry = api.client.post("/api/v1/retention/purge", headers=admin).json()
+    assert (dry["dry_run"], dry["reads"]) == (True, 1)
+    real = api.client.post("/api/v1/retention/purge", params={"dry_run": "false"}, headers=admin).json()
+    assert (real["dry_run"], real["reads"]) == (False, 1)
+    left = api.client.get(
+        "/api/v1/reads", params={"reason": "retention check", "since": "2020-01-01T00:00:00Z"}, headers=admin
+    ).json()
+    assert [r["plate"] for r in left["items"]] == ["NE00NEW"]
+    assert len(api.audit("retention_purge")) == 2
+    audit = api.client.get("/api/v1/audit", params={"action": "retention_purge"}, headers=api.as_("auditor"))
+    assert len(audit.json()["items"]) == 2
+
+
+def test_health_readiness_metrics_and_pages(api: Api) -> None:
+    assert api.client.get("/healthz").json() == {"status": "ok"}
+    assert api.client.get("/readyz").json()["ready"] is True
+    assert "python_info" in api.client.get("/metrics").text
+    for page in ("/", "/control-room", "/planner", "/fleet"):
+        response = api.client.get(page)
+        assert response.status_code == 200
+        assert "http://" not in response.text
+        assert "https://" not in response.text
+    assert api.client.get("/static/leaflet/leaflet.js").status_code == 200
