@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import DataError
 
 from api import queries
 from api.db import make_engine, migrate, session_factory, session_scope, wait_for_store
@@ -28,7 +30,7 @@ from api.settings import ApiSettings
 from api.tables import User
 from cordon.errors import BrokerError
 
-__all__ = ["create_app", "run"]
+__all__ = ["BackgroundServer", "create_app", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +90,11 @@ def create_app(settings: ApiSettings, *, engine: Engine | None = None, backgroun
         if background:
             if settings.consume_events:
                 app.state.ingest = EventIngestor(
-                    app.state.sessions, bootstrap=settings.kafka_bootstrap, group_id=settings.group_id
+                    app.state.sessions,
+                    bootstrap=settings.kafka_bootstrap,
+                    group_id=settings.group_id,
+                    session_timeout_ms=settings.session_timeout_ms,
+                    max_poll_interval_ms=settings.max_poll_interval_ms,
                 ).start()
             threading.Thread(
                 target=_purge_loop, args=(app, settings, stop), daemon=True, name="purge"
@@ -121,6 +127,13 @@ def create_app(settings: ApiSettings, *, engine: Engine | None = None, backgroun
 
         app.add_exception_handler(error, handler)
 
+    async def bad_value(_: Request, exc: Exception) -> JSONResponse:
+        # The database refused a value the schema let through (e.g. a NUL character in text).
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+        return JSONResponse({"detail": f"invalid value: {reason}"}, status_code=422)
+
+    app.add_exception_handler(DataError, bad_value)
+
     for router in (
         auth.router,
         hits.router,
@@ -143,6 +156,48 @@ def create_app(settings: ApiSettings, *, engine: Engine | None = None, backgroun
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_api_route("/login", lambda: RedirectResponse("/"), include_in_schema=False, methods=["GET"])
     return app
+
+
+class BackgroundServer:
+    """The API served by uvicorn on a thread (the demo and end-to-end tests); stop with :meth:`stop`."""
+
+    def __init__(self, settings: ApiSettings, *, engine: Engine | None = None) -> None:
+        import uvicorn
+
+        self.app = create_app(settings, engine=engine)
+        config = uvicorn.Config(
+            self.app, host=settings.bind_host, port=settings.bind_port, log_config=None, access_log=False
+        )
+        self.server = uvicorn.Server(config)
+        self.url = f"http://{settings.bind_host}:{settings.bind_port}"
+        self._thread = threading.Thread(target=self.server.run, name="cordon-api", daemon=True)
+
+    def start(self, timeout_s: float = 60.0) -> BackgroundServer:
+        """Start serving; return once the app has migrated the store and listens.
+
+        Raises
+        ------
+        StoreUnavailableError
+            The server did not start within ``timeout_s`` (the store or port is unavailable).
+        """
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise StoreUnavailableError(f"the API did not start at {self.url} within {timeout_s:.0f} s")
+            time.sleep(0.05)
+        return self
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout_s)
+        self.app.state.engine.dispose()
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
 
 
 def run(settings: ApiSettings) -> None:

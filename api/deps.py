@@ -38,7 +38,8 @@ def get_settings(request: Request) -> ApiSettings:
     return settings
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit before the response is sent, so a client that got 201 can read what it wrote.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 
 

@@ -38,6 +38,15 @@ class ApiSettings(RoleSettings):
     group_id: str = Field(
         default="cordon-api", min_length=1, description="Kafka consumer group of the store."
     )
+    session_timeout_ms: int = Field(
+        default=10_000, ge=1_000, le=300_000, description="Kafka group session timeout of the ingest."
+    )
+    max_poll_interval_ms: int = Field(
+        default=30_000,
+        ge=1_000,
+        le=600_000,
+        description="Longest gap between ingest polls before a rebalance.",
+    )
     reads_retention_days: int = Field(
         default=365, ge=1, le=3650, description="Reads older than this are purged (National ANPR Standards)."
     )
