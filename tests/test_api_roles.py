@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.routing import APIRoute
-from starlette.routing import BaseRoute
 from hypothesis import HealthCheck, given, settings
+from starlette.routing import BaseRoute
 
 from tests.test_api import ROLES, Api, make_api
 
