@@ -8,6 +8,12 @@ Modules
 :mod:`planner.cordon`
     Pure core: the ANPR cordon (a minimum cut of the road graph around a protected zone), its
     solver-independent certificate, the one-camera-per-crossing-road baseline, and a budgeted variant.
+:mod:`planner.backtest`
+    Pure core: hold out months, hit rate and PAI of chosen sites against a KDE top-area baseline and random
+    sites.
+:mod:`planner.report`
+    Adapters to files: ranked sites as GeoJSON (EPSG:4326) and CSV, and a self-contained HTML map (Leaflet
+    inlined, no CDN).
 :mod:`planner.errors`
     :class:`~planner.errors.PlannerError` and :class:`~planner.errors.DataError`.
 """
