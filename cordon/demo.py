@@ -1,25 +1,31 @@
-"""``cordon demo``: the whole read path on embedded defaults, on one machine.
+"""``cordon demo``: the whole system on embedded defaults, on one machine.
 
-Starts the embedded broker (Tansu), a simulated RTSP camera with known UK plates, and an edge worker with the
-real plate models; shows every read as it arrives on ``cordon.reads`` until Ctrl-C (or ``--duration``).
+Starts the embedded broker (Tansu), a simulated RTSP camera with known UK plates, an edge worker with the real
+plate models, the matcher, and the API with SQLite (control-room, planner and fleet pages); registers the
+camera and its box in the API, uploads and activates the demo hotlist through the API, and shows every read
+and hit as it arrives until Ctrl-C (or ``--duration``).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import os
+import secrets
 import signal
 import threading
 import time
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 from kafka import KafkaConsumer
 from rich.console import Console
 
-from cordon.broker import EmbeddedBroker
-from cordon.events import HotlistEntry, HotlistHit, PlateRead, decode, utc_now
+from cordon.broker import EmbeddedBroker, free_port
+from cordon.events import HotlistHit, PlateRead, decode
 from cordon.logs import configure_logging
 
 __all__ = ["default_model_dir", "demo"]
@@ -45,16 +51,17 @@ def demo(
     duration: Annotated[
         float | None, typer.Option(help="Stop after this many seconds (default: run until Ctrl-C).")
     ] = None,
-    workdir: Annotated[Path, typer.Option(help="Where the demo keeps its video and spool.")] = Path(
+    workdir: Annotated[Path, typer.Option(help="Where the demo keeps its video, spool and database.")] = Path(
         "var/demo"
     ),
+    port: Annotated[int, typer.Option(help="API port on 127.0.0.1 (0: any free port).")] = 8000,
 ) -> None:
-    """Run the full demo: broker, simulated camera, edge worker and matcher; show reads and hits live."""
+    """Run the full demo: broker, camera, edge worker, matcher and API; show reads and hits live."""
+    from api.app import BackgroundServer
+    from api.settings import ApiSettings
     from edge.camera import RtspCameraServer, render_traffic_video
     from edge.settings import CameraConfig, EdgeSettings, RecogniserSettings
     from edge.worker import EdgeWorker
-    from stream.hotlist import HotlistVersion
-    from stream.hotlist_feed import publish_version
     from stream.registry import CameraInfo, CameraRegistry
     from stream.service import MatcherService
     from stream.settings import MatcherSettings
@@ -77,20 +84,26 @@ def demo(
         console.print(
             f"broker  {broker.bootstrap}\ncamera  {camera.url}\nmodels  {model_dir or 'fast-alpr hub'}"
         )
-        entries = [
-            HotlistEntry(
-                entry_id=f"{name}:{plate}",
-                plate=plate,
-                hotlist=name,
-                category=category,
-                priority=priority,
-                action=action,
-                added_by="demo",
+        api_port = port if port and _port_free(port) else free_port()
+        passwords = {role: secrets.token_urlsafe(12) for role in ("admin", "operator", "planner", "engineer")}
+        server = BackgroundServer(
+            ApiSettings.load(
+                kafka_bootstrap=broker.bootstrap,
+                database_url=f"sqlite:///{(workdir / 'cordon-demo.sqlite3').resolve()}",
+                bind_port=api_port,
+                bootstrap_admin_password=passwords["admin"],
+                group_id=f"cordon-api-demo-{secrets.token_hex(3)}",
+                session_timeout_ms=6000,
+                max_poll_interval_ms=10000,
             )
-            for plate, name, category, priority, action in DEMO_HOTLIST
-        ]
-        publish_version(broker.bootstrap, HotlistVersion.of(entries, version=1, created_at=utc_now()))
-        console.print(f"hotlist version 1: {', '.join(e.plate for e in entries)}")
+        ).start()
+        api = _DemoApi(httpx.Client(base_url=server.url, timeout=30), passwords)
+        api.set_up(camera_url=camera.url)
+        console.print(
+            f"API     {server.url}/docs\n[bold]control room[/bold] {server.url}/control-room  "
+            + "  ".join(f"{role}: {role}/{pw}" for role, pw in passwords.items())
+        )
+        console.print(f"hotlist version {api.hotlist_version}: {', '.join(p[0] for p in DEMO_HOTLIST)}")
         matcher = MatcherService(
             MatcherSettings.load(
                 kafka_bootstrap=broker.bootstrap,
@@ -136,7 +149,82 @@ def demo(
             worker.stop()
             matcher.stop()
             matcher_thread.join(timeout=30)
+            try:
+                console.print(f"API stored {api.alert_count()} alerts")
+            finally:
+                api.http.close()
+                server.stop()
     console.print("demo stopped")
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+class _DemoApi:
+    """The demo's set-up through the API's own endpoints, as an admin and an engineer would do it."""
+
+    def __init__(self, http: httpx.Client, passwords: dict[str, str]) -> None:
+        self.http = http
+        self.passwords = passwords
+        self.tokens: dict[str, str] = {}
+        self.hotlist_version = 0
+
+    def _auth(self, role: str) -> dict[str, str]:
+        if role not in self.tokens:
+            username = role
+            response = self.http.post(
+                "/api/v1/auth/token", data={"username": username, "password": self.passwords[role]}
+            )
+            response.raise_for_status()
+            self.tokens[role] = response.json()["access_token"]
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    def set_up(self, *, camera_url: str) -> None:
+        admin = self._auth("admin")
+        for role in ("operator", "planner", "engineer"):
+            self.http.post(
+                "/api/v1/users",
+                json={"username": role, "password": self.passwords[role], "role": role},
+                headers=admin,
+            ).raise_for_status()
+        engineer = self._auth("engineer")
+        self.http.put("/api/v1/boxes/demo-box", json={"site": "demo"}, headers=engineer).raise_for_status()
+        self.http.put(
+            "/api/v1/cameras/demo-cam-1",
+            json={
+                "name": "A580 East Lancashire Road (demo)",
+                "edge_box_id": "demo-box",
+                "rtsp_url": camera_url,
+                "latitude": 53.4663,
+                "longitude": -2.8468,
+                "road": "A580",
+                "bearing_deg": 90,
+                "arterial": True,
+                "inbound_motion": "down",
+            },
+            headers=engineer,
+        ).raise_for_status()
+        text = io.StringIO()
+        writer = csv.writer(text)
+        writer.writerow(["plate", "hotlist", "category", "priority", "action"])
+        writer.writerows(DEMO_HOTLIST)
+        response = self.http.post(
+            "/api/v1/hotlists/versions",
+            files={"file": ("demo-hotlist.csv", text.getvalue().encode(), "text/csv")},
+            data={"note": "demo hotlist", "activate": "true"},
+            headers=admin,
+        )
+        response.raise_for_status()
+        self.hotlist_version = response.json()["version"]
+
+    def alert_count(self) -> int:
+        response = self.http.get("/api/v1/hits", params={"limit": "500"}, headers=self._auth("operator"))
+        response.raise_for_status()
+        return len(response.json()["items"])
 
 
 def _print_event(console: Console, event: object) -> None:

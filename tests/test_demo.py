@@ -19,7 +19,7 @@ def test_demo_shows_reads_and_expected_hits(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CORDON_")}
     env["COLUMNS"] = "200"
     done = subprocess.run(
-        [sys.executable, "-m", "cordon", "demo", "--duration", "50", "--workdir", str(tmp_path)],
+        [sys.executable, "-m", "cordon", "demo", "--duration", "50", "--workdir", str(tmp_path), "--port", "0"],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -33,4 +33,7 @@ def test_demo_shows_reads_and_expected_hits(tmp_path: Path) -> None:
     for plate, hotlist, _category, priority, _action in DEMO_HOTLIST:
         assert f"HIT   P{priority} {plate} on {hotlist}" in out, out[-3000:]
     assert out.count("read  ") >= 5, "the camera's other plates are read too"
+    assert "/control-room" in out
+    stored = int(out.split("API stored ")[1].split()[0])
+    assert stored >= len(DEMO_HOTLIST), "the API persisted the hits it showed"
     assert out.count("HIT ") >= len(DEMO_HOTLIST)
