@@ -99,6 +99,43 @@ def edge_run(config: ConfigOption = None, check_config: CheckOption = False) -> 
     _run_role(EdgeSettings.load, run, config, check_config)
 
 
+@edge_app.command("provision")
+def edge_provision(
+    api: Annotated[str, typer.Option(help="API base URL, e.g. https://cordon.example.gov.uk")],
+    box_id: Annotated[str, typer.Option(help="This box's id as registered in the API.")],
+    username: Annotated[str, typer.Option(help="Engineer account used to fetch the config.")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True, hide_input=True, envvar="CORDON_PROVISION_PASSWORD", help="Engineer's password."
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Where the edge service reads its config.")] = Path(
+        "/etc/cordon/edge.yaml"
+    ),
+    credentials_file: Annotated[
+        Path, typer.Option(help="EnvironmentFile with the cameras' RTSP credentials (checked, not written).")
+    ] = Path("/etc/cordon/rtsp.env"),
+) -> None:
+    """Fetch this box's config from the API and write it; list RTSP credentials the box still lacks."""
+    from edge.provision import provision
+
+    try:
+        done = provision(
+            api,
+            box_id,
+            username=username,
+            password=password,
+            config_path=out,
+            credentials_file=credentials_file,
+        )
+    except CordonError as exc:
+        raise _fail(exc) from exc
+    console.print(f"wrote {done.config_path}: box {box_id}, cameras {', '.join(done.cameras) or 'none'}")
+    for name in done.missing_credentials:
+        console.print(f"[yellow]set {name}=user:password in {credentials_file}[/yellow]")
+
+
 @matcher_app.command("run")
 def matcher_run(config: ConfigOption = None, check_config: CheckOption = False) -> None:
     """Run a matcher instance (several instances in one group share the reads' partitions)."""
