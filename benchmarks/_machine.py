@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import importlib.metadata
 import os
-import platform
 import resource
 from pathlib import Path
 
@@ -20,6 +17,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+# Shared with ``cordon hardware bench``, which describes the box it measures the same way.
+from hardware.machine import cpu_model, package_version
+
 __all__ = [
     "cpu_model",
     "cpu_seconds",
@@ -29,23 +29,6 @@ __all__ = [
     "package_version",
     "progress_bar",
 ]
-
-
-def package_version(dist: str) -> str:
-    """Installed version of a distribution, or ``"not installed"``."""
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux ``/proc/cpuinfo``), else what :mod:`platform` says."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def kafka_crc32c() -> str:

