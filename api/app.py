@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import Counter, Histogram
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import DataError
+from starlette.middleware.base import RequestResponseEndpoint
 
 from api import queries
 from api.db import make_engine, migrate, session_factory, session_scope, wait_for_store
@@ -42,6 +44,9 @@ PAGES = {
     "/planner": "planner.html",
     "/fleet": "fleet.html",
 }
+
+REQUESTS = Counter("cordon_api_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram("cordon_api_request_seconds", "HTTP request latency, s", ["method", "route"])
 
 _STATUS = {
     NotFoundError: 404,
@@ -133,6 +138,18 @@ def create_app(settings: ApiSettings, *, engine: Engine | None = None, backgroun
         return JSONResponse({"detail": f"invalid value: {reason}"}, status_code=422)
 
     app.add_exception_handler(DataError, bad_value)
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: RequestResponseEndpoint) -> Response:
+        # Label by route template (/api/v1/hits/{alert_id}), never the raw path: bounded label values.
+        started = time.monotonic()
+        response = await call_next(request)
+        matched = request.scope.get("route")
+        route = getattr(matched, "path", "other")
+        if not route.endswith("/stream"):
+            LATENCY.labels(request.method, route).observe(time.monotonic() - started)
+        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        return response
 
     for router in (
         auth.router,

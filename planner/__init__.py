@@ -8,6 +8,12 @@ Modules
 :mod:`planner.cordon`
     Pure core: the ANPR cordon (a minimum cut of the road graph around a protected zone), its
     solver-independent certificate, the one-camera-per-crossing-road baseline, and a budgeted variant.
+:mod:`planner.coverage`
+    Pure core: CCTV coverage as a maximal covering problem on a sparse matrix: camera classes (DORI),
+    candidate sites and costs, lazy greedy (CELF) with posterior bounds, exact MILP (HiGHS via scipy),
+    per-site explanations.
+:mod:`planner.pipeline`
+    A whole run (``cordon plan`` and the API's plan jobs): data, coverage, cordon, combined ranking, files.
 :mod:`planner.backtest`
     Pure core: hold out months, hit rate and PAI of chosen sites against a KDE top-area baseline and random
     sites.

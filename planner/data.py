@@ -73,7 +73,9 @@ __all__ = [
     "DEFAULT_MERIDIAN_LANES",
     "DEFAULT_OSM_LANES_PER_DIRECTION",
     "MERIDIAN_ROAD_CLASSES",
+    "SITE_COLUMNS",
     "load_boundary",
+    "load_camera_sites",
     "load_crimes",
     "load_road_graph_meridian",
     "load_road_graph_osm",
@@ -801,3 +803,116 @@ def _osm_lanes(tag: object, road_class: str, *, oneway: bool, per_direction: Map
     if numbers:
         return max(numbers)
     return float(per_direction.get(road_class, 1.0)) * (1 if oneway else 2)
+
+
+# ------------------------------------------------------------------------------------------- camera sites
+
+_SITE_ID_COLUMNS: Final = ("site_id", "camera_id", "name", "id")
+_LON_COLUMNS: Final = ("lon", "longitude", "long")
+_LAT_COLUMNS: Final = ("lat", "latitude")
+_EASTING_COLUMNS: Final = ("x", "easting")
+_NORTHING_COLUMNS: Final = ("y", "northing")
+SITE_COLUMNS: Final = ("site_id", "x", "y", "lanes", "rows", "geometry")
+"""Columns of :func:`load_camera_sites`' result, in order."""
+
+
+def load_camera_sites(path: Path, *, id_column: str | None = None) -> gpd.GeoDataFrame:
+    """Read camera positions (existing cameras, or a user's candidate sites) into EPSG:27700 points.
+
+    Parameters
+    ----------
+    path
+        A CSV with WGS84 ``lon``/``lat`` (or ``longitude``/``latitude``) or British National Grid
+        ``x``/``y`` (or ``easting``/``northing``, metres) columns, or any point file geopandas reads with a
+        CRS (GeoJSON, GeoPackage ...). An optional ``lanes`` column gives the lanes an ANPR camera there
+        reads.
+    id_column
+        Column identifying each site; default the first of ``site_id``, ``camera_id``, ``name``, ``id``
+        present, else the row number (from 1).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Columns :data:`SITE_COLUMNS`: ``site_id`` (text), ``x``, ``y`` (EPSG:27700 metres), ``lanes``
+        (0 where not given), ``rows`` (input rows at this position: files listing one row per camera
+        direction, such as ANPR survey sites, are merged to one site, keeping the first row's id) and the
+        point geometry; in the order positions first appear.
+
+    Raises
+    ------
+    DataError
+        The file cannot be read, has no coordinate columns or CRS, holds a non-point geometry or a row without
+        coordinates, lacks ``id_column``, or two different positions share an id. Every problem is listed.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        try:
+            table = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+        except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+            raise DataError(f"{path}: cannot read: {exc}") from exc
+        lower = {column.strip().lower(): column for column in table.columns}
+        lon = next((lower[c] for c in _LON_COLUMNS if c in lower), None)
+        lat = next((lower[c] for c in _LAT_COLUMNS if c in lower), None)
+        east = next((lower[c] for c in _EASTING_COLUMNS if c in lower), None)
+        north = next((lower[c] for c in _NORTHING_COLUMNS if c in lower), None)
+        if lon is not None and lat is not None:
+            xs, ys, crs = table[lon], table[lat], WGS84
+        elif east is not None and north is not None:
+            xs, ys, crs = table[east], table[north], BNG
+        else:
+            raise DataError(
+                f"{path}: no coordinate columns (lon/lat, longitude/latitude, x/y or easting/northing); "
+                f"columns: {list(table.columns)}"
+            )
+        x = pd.to_numeric(xs.str.strip(), errors="coerce")
+        y = pd.to_numeric(ys.str.strip(), errors="coerce")
+        bad = table.index[x.isna() | y.isna()].tolist()
+        if bad:
+            raise DataError(f"{path}: row(s) {[i + 2 for i in bad[:10]]} have no usable coordinates")
+        points = gpd.GeoSeries(gpd.points_from_xy(x.to_numpy(), y.to_numpy()), crs=crs).to_crs(BNG)
+        frame = gpd.GeoDataFrame(table, geometry=points.to_numpy(), crs=BNG)
+    else:
+        frame = _read_vector(path)
+        if len(frame) and not (frame.geom_type == "Point").all():
+            raise DataError(f"{path}: every feature must be a point, got {sorted(set(frame.geom_type))}")
+    return _camera_sites(frame, path, id_column)
+
+
+def _site_id(value: object) -> str:
+    """An id as text; whole numbers read as floats (GeoJSON ``1001`` -> ``1001.0``) lose the ``.0``."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _camera_sites(frame: gpd.GeoDataFrame, path: Path, id_column: str | None) -> gpd.GeoDataFrame:
+    """One row per distinct position with the schema of :data:`SITE_COLUMNS`."""
+    if id_column is not None and id_column not in frame.columns:
+        raise DataError(f"{path}: no column {id_column!r} (columns: {list(frame.columns)})")
+    column = id_column or next((c for c in _SITE_ID_COLUMNS if c in frame.columns), None)
+    ids = (
+        [_site_id(value) for value in frame[column]]
+        if column is not None
+        else [str(i + 1) for i in range(len(frame))]
+    )
+    lanes = (
+        pd.to_numeric(frame["lanes"], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+        if "lanes" in frame.columns
+        else np.zeros(len(frame))
+    )
+    table = pd.DataFrame(
+        {"site_id": ids, "x": frame.geometry.x.to_numpy(), "y": frame.geometry.y.to_numpy(), "lanes": lanes}
+    )
+    grouped = table.groupby(["x", "y"], sort=False)
+    sites = grouped.agg(site_id=("site_id", "first"), lanes=("lanes", "max"), rows=("site_id", "size"))
+    sites = sites.reset_index()[["site_id", "x", "y", "lanes", "rows"]]
+    problems = [
+        f"id {site_id!r} is used at {count} positions"
+        for site_id, count in Counter(sites["site_id"]).items()
+        if count > 1
+    ]
+    if problems:
+        raise DataError(f"{path}: " + "; ".join(sorted(problems)))
+    sites["rows"] = sites["rows"].astype(np.int64)
+    geometry = gpd.points_from_xy(sites["x"], sites["y"], crs=BNG)
+    return gpd.GeoDataFrame(sites, geometry=geometry, crs=BNG)[list(SITE_COLUMNS)]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import cv2
 import httpx
+import numpy as np
 import pytest
 from kafka import KafkaProducer
 
@@ -32,6 +35,15 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def _plate_crop(text: str) -> bytes:
+    """A JPEG plate crop, as the edge sends it."""
+    image = np.full((40, 160, 3), (0, 214, 255), np.uint8)
+    cv2.putText(image, text, (6, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (0, 0, 0), 2)
+    ok, data = cv2.imencode(".jpg", image)
+    assert ok
+    return data.tobytes()
 
 
 def _wait(condition: Callable[[], bool], timeout_s: float = 30.0, what: str = "condition") -> None:
@@ -167,6 +179,11 @@ def test_control_room_page_shows_a_hit_within_2s_and_the_acknowledgement_is_audi
             "LV70XKM,stolen,1,Stop the vehicle,stolen in a burglary\n"
             "YK19RFN,stolen,2,Stop if safe,\n"
         )
+        api.add_user("engineer")
+        camera = {"name": "A580 eastbound", "latitude": 53.4663, "longitude": -2.8468, "road": "A580"}
+        api.http.put(
+            "/api/v1/cameras/cam1", json=camera, headers={"Authorization": api.headers["engineer"]}
+        ).raise_for_status()
         response = api.http.post(
             "/api/v1/hotlists/versions",
             files={"file": ("pnc.csv", hotlist.encode(), "text/csv")},
@@ -208,7 +225,7 @@ def test_control_room_page_shows_a_hit_within_2s_and_the_acknowledgement_is_audi
                     expect(page.locator("#stream-state")).to_have_text("live", timeout=10_000)
                     expect(page.locator("tr[data-plate=YK19RFN]")).to_be_visible()
 
-                    read = make_read("LV70XKM")
+                    read = make_read("LV70XKM").model_copy(update={"crop_jpeg": _plate_crop("LV70 XKM")})
                     sent = time.monotonic()
                     producer.send("cordon.reads", key=b"cam1", value=encode(read)).get(10)
                     row = page.locator("tr[data-plate=LV70XKM]")
@@ -217,6 +234,11 @@ def test_control_room_page_shows_a_hit_within_2s_and_the_acknowledgement_is_audi
                     assert elapsed <= 2.0, f"the hit took {elapsed:.2f} s to reach the page"
                     expect(row).to_contain_text("Stop the vehicle")
                     expect(row).to_contain_text("P1")
+                    expect(row).to_contain_text("A580")
+                    crop = row.locator("img.crop")
+                    expect(crop).to_have_attribute("src", re.compile(r"^blob:"))
+                    assert crop.evaluate("img => img.decode().then(() => img.naturalWidth)") == 160
+                    expect(page.locator("#map .leaflet-interactive")).to_have_count(1)  # the camera
 
                     row.locator("button.ack").click()
                     acknowledged = page.locator("tr[data-plate=LV70XKM] td.status")

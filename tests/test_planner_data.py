@@ -96,6 +96,8 @@ def test_public_api_is_pinned() -> None:
         "load_road_graph_meridian",
         "load_road_graph_osm",
         "load_road_graph_overpass",
+        "SITE_COLUMNS",
+        "load_camera_sites",
         "snap_points",
     }
 

@@ -49,7 +49,8 @@ class PlanRunner:
                     setattr(job, key, value)
 
     def _run(self, job_id: uuid.UUID, parameters: PlanIn) -> None:
-        from planner.pipeline import PlanRequest, run_plan
+        from planner.pipeline import run_plan
+        from planner.settings import PlannerSettings
 
         self._update(job_id, state="running", message="starting")
 
@@ -58,9 +59,8 @@ class PlanRunner:
 
         try:
             with tempfile.TemporaryDirectory() as tmp:
-                result = run_plan(
-                    PlanRequest(**parameters.model_dump()), out_dir=Path(tmp), progress=progress
-                )
+                settings = PlannerSettings.load(**parameters.model_dump())
+                result = run_plan(settings, out_dir=Path(tmp), progress=progress)
                 files = {name: (Path(tmp) / name).read_text("utf-8") for name in RESULT_FILES}
             self._update(
                 job_id,

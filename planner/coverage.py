@@ -1,0 +1,1721 @@
+"""CCTV coverage: which camera sites cover the most weighted crime (maximal covering location problem).
+
+Pure core: functions over plain data, no file is read here. Coordinates are British National Grid
+(EPSG:27700, metres) throughout; crime weights are dimensionless (see
+:data:`planner.data.DEFAULT_CRIME_WEIGHTS`); money is in the currency the :class:`SiteCost` is given in.
+
+Geometry first, then the solver
+-------------------------------
+:func:`build_coverage` turns geometry into a sparse 0/1 coverage matrix ``A`` (demand points x candidate
+sites): ``A[i, j]`` is true when site ``j`` sees demand point ``i``, either within a straight-line radius
+(:class:`scipy.spatial.cKDTree`) or within that distance *along the road network* (Dijkstra with a distance
+limit from each site's node, demand points snapped to their nearest node; the snapping offsets count towards
+the distance). The radius comes from the camera class: the distance at which its image still has the pixel
+density of the DORI level asked for (:class:`CameraClass`). Every solver works on the matrix only
+(:class:`CoverageProblem`).
+
+Model (Church & ReVelle 1974, "The maximal covering location problem")
+----------------------------------------------------------------------
+Choose sites ``S`` (every existing camera is in ``S`` and costs nothing) to maximise the covered weight
+``f(S) = sum_i w_i [A[i, S] has a true entry]`` subject to a :class:`Budget` on the *new* sites: at most
+``cameras`` of them and/or a total :class:`SiteCost` of at most ``money``.
+
+* :func:`solve_greedy` — lazy greedy (Minoux 1978; "CELF", Leskovec et al. 2007): cost-blind for camera
+  budgets; for money budgets both the gain-per-cost and the cost-blind greedy are run and the better kept
+  (the "better-of" rule, which guarantees ``(1 - 1/e)/2`` of the optimum; Khuller, Moss & Naor 1999). It
+  reports a posterior, data-dependent upper bound on the optimum: for every prefix ``S_t`` of the picks,
+  ``OPT <= f(S_t) + (best completion of S_t by marginal gains)``, where the completion is the ``k`` largest
+  marginal gains (camera budget; Nemhauser, Wolsey & Fisher 1978) or the fractional knapsack over them (money
+  budget), the smallest over all prefixes. That bound is loose when many sites have similar gains (25 % on a
+  10k x 3k instance whose greedy is within 3.5 % of optimal), so a Lagrangian bound is also computed
+  (relaxing ``y_i <= sum_j a_ij x_j`` with multipliers ``lambda >= 0``: ``OPT <= sum_i max(0, w_i - lambda_i)
+  + completion(v)``, ``v_j = sum_i a_ij lambda_i``, for every ``lambda``; Galvão & ReVelle 1996), improved by
+  a few hundred subgradient steps from ``lambda = w``; it approaches the linear programming bound. The lesser
+  of the two is reported, with ``gap = (bound - f(S)) / bound``.
+* :func:`solve_milp` — the exact model, solved by HiGHS through :func:`scipy.optimize.milp` on a sparse
+  matrix after exact reductions (rows covered by existing cameras and rows no site covers leave the model,
+  dominated sites are dropped, demand points with the same covering sites are merged). It reports HiGHS's own
+  status text, objective, dual bound and gap; only a solve that HiGHS finished within the requested gap is
+  called optimal. ``backup=True`` adds Hogan & ReVelle's (1986) backup coverage: demand seen by two or more
+  sites earns ``backup_weight`` times its weight again.
+* :func:`explain_sites` — for each chosen site: crimes covered by type, coverage unique to it versus shared
+  with other chosen sites, its marginal gain in pick order and the objective lost if it were removed.
+
+Determinism: every tie is broken by the lower site index and every loop runs in index order, so identical
+input gives identical output, run to run.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import re
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
+
+import networkx as nx
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+import shapely
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse.csgraph import dijkstra
+from scipy.spatial import cKDTree
+from shapely.geometry import MultiPolygon, Polygon
+
+from planner.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "ANPR_1080P_IDENTIFY",
+    "BULLET_4K_RECOGNISE",
+    "CAMERA_PRESETS",
+    "DOME_1080P_OBSERVE",
+    "DORI_PX_PER_M",
+    "PTZ_1080P_OBSERVE",
+    "Budget",
+    "CameraClass",
+    "CandidateSites",
+    "CategoryCover",
+    "CoverageProblem",
+    "Demand",
+    "DemandCategories",
+    "Dori",
+    "GreedyResult",
+    "GreedyRule",
+    "MilpResult",
+    "SiteCost",
+    "SiteExplanation",
+    "SiteKind",
+    "SitePoint",
+    "build_coverage",
+    "candidate_sites",
+    "covered_weight",
+    "crime_demand",
+    "explain_sites",
+    "greedy_order",
+    "site_points",
+    "solve_greedy",
+    "solve_milp",
+]
+
+FloatArray: TypeAlias = npt.NDArray[np.float64]
+IntArray: TypeAlias = npt.NDArray[np.int64]
+BoolArray: TypeAlias = npt.NDArray[np.bool_]
+
+_TOL: Final = 1e-9
+
+# ------------------------------------------------------------------------------------------ camera classes
+
+Dori = Literal["detect", "observe", "recognise", "identify"]
+"""DORI level of IEC 62676-4: what the operator must be able to do with a person in the image."""
+
+DORI_PX_PER_M: Final[Mapping[Dori, float]] = MappingProxyType(
+    {"detect": 25.0, "observe": 62.5, "recognise": 125.0, "identify": 250.0}
+)
+"""Pixels per metre of scene width each DORI level needs at the target (IEC 62676-4:2014, Annex A)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CameraClass:
+    """A camera model and lens setting, and the DORI level it must reach.
+
+    Attributes
+    ----------
+    name
+        Label for reports.
+    sensor_px
+        Horizontal resolution of the image (pixels), e.g. 1920 for 1080p, 3840 for 4K.
+    hfov_deg
+        Horizontal field of view of the lens at the setting used (degrees, 0 < hfov < 180); a PTZ camera's
+        at the zoom it would be used at.
+    dori
+        The level required at the edge of coverage (:data:`DORI_PX_PER_M`).
+    mount_height_m
+        Height of the camera above the ground (metres); the coverage radius is measured on the ground.
+
+    Notes
+    -----
+    The scene width at slant distance ``d`` is ``2 d tan(hfov / 2)``, so the pixel density there is
+    ``sensor_px / (2 d tan(hfov / 2))`` pixels per metre; the DORI range is the ``d`` at which this equals
+    the level's density, and the ground radius is ``sqrt(d² - mount_height²)`` (0 if the camera is mounted
+    higher than its DORI range). A disc of that radius is what a camera that can pan (PTZ, or several fixed
+    heads on one pole) sees at that level; a fixed lens sees only a sector of it.
+    """
+
+    name: str
+    sensor_px: int
+    hfov_deg: float
+    dori: Dori
+    mount_height_m: float = 0.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not (isinstance(self.sensor_px, int) and self.sensor_px >= 1):
+            problems.append(f"sensor_px = {self.sensor_px!r} must be an integer >= 1")
+        if not (math.isfinite(self.hfov_deg) and 0 < self.hfov_deg < 180):
+            problems.append(f"hfov_deg = {self.hfov_deg!r} must be within (0, 180) degrees")
+        if self.dori not in DORI_PX_PER_M:
+            problems.append(f"dori = {self.dori!r} must be one of {sorted(DORI_PX_PER_M)}")
+        if not (math.isfinite(self.mount_height_m) and self.mount_height_m >= 0):
+            problems.append(f"mount_height_m = {self.mount_height_m!r} must be a finite number >= 0")
+        if problems:
+            raise DataError(f"camera class {self.name!r}: " + "; ".join(problems))
+
+    @property
+    def px_per_m(self) -> float:
+        """Pixel density the DORI level needs (pixels per metre of scene width)."""
+        return DORI_PX_PER_M[self.dori]
+
+    def density_at(self, distance_m: float) -> float:
+        """Pixel density (pixels per metre of scene width) at slant distance ``distance_m`` (metres, > 0)."""
+        return self.sensor_px / (2.0 * distance_m * math.tan(math.radians(self.hfov_deg) / 2.0))
+
+    @property
+    def dori_range_m(self) -> float:
+        """Slant distance (metres) at which the image has exactly the DORI level's pixel density."""
+        return self.sensor_px / (2.0 * self.px_per_m * math.tan(math.radians(self.hfov_deg) / 2.0))
+
+    @property
+    def coverage_radius_m(self) -> float:
+        """Ground distance (metres) from the pole within which the DORI level is reached."""
+        return math.sqrt(max(self.dori_range_m**2 - self.mount_height_m**2, 0.0))
+
+
+DOME_1080P_OBSERVE: Final = CameraClass(
+    name="1080p dome, 90° lens, observe", sensor_px=1920, hfov_deg=90.0, dori="observe", mount_height_m=4.0
+)
+"""A 1080p wide-angle dome at 4 m: observe (62.5 px/m) out to about 15 m."""
+
+BULLET_4K_RECOGNISE: Final = CameraClass(
+    name="4K bullet, 30° lens, recognise", sensor_px=3840, hfov_deg=30.0, dori="recognise", mount_height_m=6.0
+)
+"""A 4K bullet with a 30° lens at 6 m: recognise (125 px/m) out to about 57 m."""
+
+PTZ_1080P_OBSERVE: Final = CameraClass(
+    name="1080p PTZ at 10° zoom, observe", sensor_px=1920, hfov_deg=10.0, dori="observe", mount_height_m=8.0
+)
+"""A 1080p public-space PTZ camera on an 8 m column, zoomed to a 10° field: observe out to about 175 m."""
+
+ANPR_1080P_IDENTIFY: Final = CameraClass(
+    name="ANPR 1080p, 12° lens, identify", sensor_px=1920, hfov_deg=12.0, dori="identify", mount_height_m=6.0
+)
+"""A 1080p ANPR camera with a narrow 12° lens at 6 m: identify (250 px/m) out to about 36 m."""
+
+CAMERA_PRESETS: Final[Mapping[str, CameraClass]] = MappingProxyType(
+    {
+        "dome-1080p-observe": DOME_1080P_OBSERVE,
+        "bullet-4k-recognise": BULLET_4K_RECOGNISE,
+        "ptz-1080p-observe": PTZ_1080P_OBSERVE,
+        "anpr-1080p-identify": ANPR_1080P_IDENTIFY,
+    }
+)
+"""The named camera classes, by key."""
+
+
+# --------------------------------------------------------------------------------------------------- sites
+
+SiteKind = Literal["junction", "dead_end", "road", "user", "existing"]
+"""Where a candidate site comes from: a road node (junction: degree >= 3, dead end: degree 1, road: a node
+along a road), a user-supplied site, or an existing camera (always kept)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SitePoint:
+    """A site given as a point: an existing camera or a user's candidate site.
+
+    Attributes
+    ----------
+    site_id
+        Identifier, unique among sites of the same kind.
+    x, y
+        Position, EPSG:27700 metres.
+    lanes
+        Lanes an ANPR camera here would read (for :class:`SiteCost`); 0 if not an ANPR site.
+    """
+
+    site_id: str
+    x: float
+    y: float
+    lanes: float = 0.0
+
+
+def site_points(frame: pd.DataFrame) -> tuple[SitePoint, ...]:
+    """Sites from a table with columns ``site_id``, ``x``, ``y`` (EPSG:27700 metres) and optional ``lanes``.
+
+    The table of :func:`planner.data.load_camera_sites` has this shape.
+
+    Raises
+    ------
+    DataError
+        A column is missing or a coordinate is not finite.
+    """
+    missing = {"site_id", "x", "y"} - set(frame.columns)
+    if missing:
+        raise DataError(f"site table lacks column(s) {sorted(missing)}")
+    lanes = frame["lanes"] if "lanes" in frame.columns else [0.0] * len(frame)
+    points = tuple(
+        SitePoint(str(site_id), float(x), float(y), float(lane))
+        for site_id, x, y, lane in zip(frame["site_id"], frame["x"], frame["y"], lanes, strict=True)
+    )
+    bad = [p.site_id for p in points if not (math.isfinite(p.x) and math.isfinite(p.y))]
+    if bad:
+        raise DataError(f"site(s) {bad[:5]} have no finite x/y")
+    return points
+
+
+@dataclass(frozen=True, slots=True)
+class SiteCost:
+    """What one new camera site costs: ``camera + pole + power + anpr_per_lane * lanes`` (money, >= 0).
+
+    Attributes
+    ----------
+    camera
+        The camera (head, housing, installation).
+    pole
+        A column or wall bracket.
+    power
+        Power (and network) connection.
+    anpr_per_lane
+        ANPR reader per lane read (0 for CCTV only); a road-node site reads every lane entering the node.
+    """
+
+    camera: float
+    pole: float
+    power: float
+    anpr_per_lane: float = 0.0
+
+    def __post_init__(self) -> None:
+        bad = {
+            name: value
+            for name, value in (
+                ("camera", self.camera),
+                ("pole", self.pole),
+                ("power", self.power),
+                ("anpr_per_lane", self.anpr_per_lane),
+            )
+            if not (math.isfinite(value) and value >= 0)
+        }
+        if bad:
+            raise DataError(f"site cost: {bad} must be finite numbers >= 0")
+
+    def of(self, lanes: float) -> float:
+        """Cost of a site whose ANPR would read ``lanes`` lanes."""
+        return self.camera + self.pole + self.power + self.anpr_per_lane * lanes
+
+
+@dataclass(frozen=True, eq=False)
+class CandidateSites:
+    """Candidate camera sites, in index order (the order every result refers to).
+
+    Attributes
+    ----------
+    ids
+        Unique identifiers, e.g. ``"node:1234"``, ``"user:A12"``, ``"existing:1001"``.
+    x, y
+        Positions, EPSG:27700 metres (read-only arrays).
+    kind
+        Where each site comes from (:data:`SiteKind`); ``"existing"`` sites are always selected.
+    cost
+        Money cost of each site (0 for existing cameras).
+    lanes
+        Lanes an ANPR reader at each site would read.
+    node
+        The road-graph node of each road-node site, ``None`` for other sites (they are snapped to the nearest
+        node for network coverage).
+    """
+
+    ids: tuple[str, ...]
+    x: FloatArray
+    y: FloatArray
+    kind: tuple[SiteKind, ...]
+    cost: FloatArray
+    lanes: FloatArray
+    node: tuple[Hashable | None, ...]
+
+    def __post_init__(self) -> None:
+        m = len(self.ids)
+        for name in ("x", "y", "cost", "lanes"):
+            array = np.array(getattr(self, name), dtype=np.float64)
+            if array.shape != (m,):
+                raise DataError(f"candidate sites: {name} has shape {array.shape}, expected ({m},)")
+            if not np.isfinite(array).all():
+                raise DataError(f"candidate sites: {name} holds a value that is not finite")
+            array.setflags(write=False)
+            object.__setattr__(self, name, array)
+        if len(self.kind) != m or len(self.node) != m:
+            raise DataError(f"candidate sites: kind and node must have {m} entries")
+        if len(set(self.ids)) != m:
+            raise DataError("candidate sites: ids must be unique")
+        if (self.cost < 0).any() or (self.lanes < 0).any():
+            raise DataError("candidate sites: costs and lanes must be >= 0")
+        bad_kinds = sorted(set(self.kind) - {"junction", "dead_end", "road", "user", "existing"})
+        if bad_kinds:
+            raise DataError(f"candidate sites: unknown kind(s) {bad_kinds}")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def xy(self) -> FloatArray:
+        """Positions as an ``(m, 2)`` array, EPSG:27700 metres."""
+        return np.column_stack([self.x, self.y])
+
+    @property
+    def existing(self) -> BoolArray:
+        """Which sites are existing cameras."""
+        return np.array([kind == "existing" for kind in self.kind], dtype=bool)
+
+    @classmethod
+    def from_xy(
+        cls,
+        xy: npt.ArrayLike,
+        *,
+        ids: Sequence[str] | None = None,
+        kind: SiteKind | Sequence[SiteKind] = "user",
+        cost: npt.ArrayLike | float = 1.0,
+        lanes: npt.ArrayLike | float = 0.0,
+    ) -> CandidateSites:
+        """Sites at given positions (EPSG:27700 metres, shape ``(m, 2)``), without road nodes.
+
+        ``ids`` default to ``"site:0"``, ``"site:1"`` ...; ``kind``, ``cost`` and ``lanes`` are one value for
+        all or one per site.
+        """
+        points = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        m = len(points)
+        kinds: tuple[SiteKind, ...] = (kind,) * m if isinstance(kind, str) else tuple(kind)
+        return cls(
+            ids=tuple(ids) if ids is not None else tuple(f"site:{j}" for j in range(m)),
+            x=points[:, 0],
+            y=points[:, 1],
+            kind=kinds,
+            cost=np.broadcast_to(np.asarray(cost, dtype=np.float64), (m,)),
+            lanes=np.broadcast_to(np.asarray(lanes, dtype=np.float64), (m,)),
+            node=(None,) * m,
+        )
+
+
+def candidate_sites(
+    graph: nx.Graph,
+    boundary: Polygon | MultiPolygon,
+    *,
+    existing: Sequence[SitePoint] | None = None,
+    user_sites: Sequence[SitePoint] | None = None,
+    min_degree: int = 3,
+    dead_ends: bool = False,
+    site_cost: SiteCost | None = None,
+) -> CandidateSites:
+    """Candidate camera sites: road nodes inside the boundary, the user's own sites and existing cameras.
+
+    Parameters
+    ----------
+    graph
+        Road graph with node ``x``, ``y`` (EPSG:27700 metres) and, for ANPR costs, edge ``lanes`` (lanes both
+        ways), e.g. from :func:`planner.data.load_road_graph_meridian`.
+    boundary
+        Only road nodes inside it (or on its edge) become candidates, EPSG:27700.
+    existing
+        Existing cameras: always selected, cost 0, kept wherever they are (also outside the boundary).
+    user_sites
+        Extra candidates (e.g. lamp columns with power), kept as given.
+    min_degree
+        Road nodes with at least this many links are candidates: 3 (default) = junctions; 2 adds every node
+        along a road (for Meridian 2, its shape vertices).
+    dead_ends
+        Also nodes with one link (the end of a road).
+    site_cost
+        Cost of a new site; ``None`` = every new site costs 1 (so a money budget counts cameras).
+
+    Returns
+    -------
+    CandidateSites
+        Existing cameras first (``"existing:<id>"``), then road nodes in node order (``"node:<node>"``, kind
+        ``junction``/``road``/``dead_end``), then user sites (``"user:<id>"``). A road node's ``lanes`` are
+        the lanes entering it: half the lanes both ways of each of its links.
+
+    Raises
+    ------
+    DataError
+        A node lacks coordinates, ``min_degree`` < 1, ids repeat, or ANPR costs are asked for and a link
+        next to a candidate node has no ``lanes``.
+    """
+    if min_degree < 1:
+        raise DataError(f"min_degree = {min_degree!r} must be >= 1")
+    cost_of: Callable[[float], float] = site_cost.of if site_cost is not None else (lambda _lanes: 1.0)
+    needs_lanes = site_cost is not None and site_cost.anpr_per_lane > 0
+    ids: list[str] = []
+    xs: list[float] = []
+    ys: list[float] = []
+    kinds: list[SiteKind] = []
+    costs: list[float] = []
+    lanes: list[float] = []
+    nodes: list[Hashable | None] = []
+
+    def add(
+        site_id: str, x: float, y: float, kind: SiteKind, cost: float, lane: float, node: Hashable | None
+    ) -> None:
+        ids.append(site_id)
+        xs.append(x)
+        ys.append(y)
+        kinds.append(kind)
+        costs.append(cost)
+        lanes.append(lane)
+        nodes.append(node)
+
+    for point in existing or ():
+        add(f"existing:{point.site_id}", point.x, point.y, "existing", 0.0, point.lanes, None)
+
+    ordered = _ordered_nodes(graph)
+    node_xy = _node_xy(graph, ordered)
+    shapely.prepare(boundary)
+    inside = shapely.covers(boundary, shapely.points(node_xy)) if len(ordered) else np.zeros(0, bool)
+    for node, (x, y), is_inside in zip(ordered, node_xy, inside, strict=True):
+        degree = graph.degree(node)
+        if not is_inside or not (degree >= min_degree or (dead_ends and degree == 1)):
+            continue
+        kind: SiteKind = "junction" if degree >= 3 else "road" if degree == 2 else "dead_end"
+        lane = 0.0
+        for _, _, value in graph.edges(node, data="lanes"):
+            if value is None:
+                if needs_lanes:
+                    raise DataError(f"a link at node {node!r} has no 'lanes' (needed for ANPR costs)")
+                continue
+            lane += float(value) / 2.0
+        add(f"node:{node}", float(x), float(y), kind, cost_of(lane), lane, node)
+
+    for point in user_sites or ():
+        add(f"user:{point.site_id}", point.x, point.y, "user", cost_of(point.lanes), point.lanes, None)
+
+    return CandidateSites(
+        ids=tuple(ids),
+        x=np.array(xs, dtype=np.float64),
+        y=np.array(ys, dtype=np.float64),
+        kind=tuple(kinds),
+        cost=np.array(costs, dtype=np.float64),
+        lanes=np.array(lanes, dtype=np.float64),
+        node=tuple(nodes),
+    )
+
+
+def _ordered_nodes(graph: nx.Graph) -> list[Hashable]:
+    """Graph nodes sorted by value, or by ``repr`` when values do not compare (for repeatable results)."""
+    try:
+        return sorted(graph.nodes)
+    except TypeError:
+        return sorted(graph.nodes, key=repr)
+
+
+def _node_xy(graph: nx.Graph, nodes: Sequence[Hashable]) -> FloatArray:
+    try:
+        xy = np.array([(graph.nodes[n]["x"], graph.nodes[n]["y"]) for n in nodes], dtype=np.float64)
+    except KeyError as exc:
+        raise DataError(f"every graph node needs 'x' and 'y' (EPSG:27700 metres); missing {exc}") from exc
+    return xy.reshape(-1, 2)
+
+
+# -------------------------------------------------------------------------------------------------- budget
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """How many *new* sites may be chosen: a camera count, a money total, or both (existing sites are free).
+
+    Attributes
+    ----------
+    cameras
+        At most this many new sites (>= 0), or ``None`` for no count limit.
+    money
+        At most this total :attr:`CandidateSites.cost` of new sites (>= 0), or ``None``.
+    """
+
+    cameras: int | None = None
+    money: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.cameras is None and self.money is None:
+            raise DataError("a budget needs cameras= or money= (or both)")
+        if self.cameras is not None and not (isinstance(self.cameras, int) and self.cameras >= 0):
+            raise DataError(f"budget cameras = {self.cameras!r} must be an integer >= 0")
+        if self.money is not None and not (math.isfinite(self.money) and self.money >= 0):
+            raise DataError(f"budget money = {self.money!r} must be a finite number >= 0")
+
+
+# -------------------------------------------------------------------------------------------------- demand
+
+
+@dataclass(frozen=True, eq=False)
+class DemandCategories:
+    """What each demand point holds, by category (crime type), for explanations.
+
+    Attributes
+    ----------
+    names
+        Category names, e.g. police.uk crime types.
+    counts
+        ``(n, T)`` crimes of each category at each demand point.
+    weights
+        ``(n, T)`` their weight; each row sums to the demand point's weight.
+    """
+
+    names: tuple[str, ...]
+    counts: IntArray
+    weights: FloatArray
+
+    def __post_init__(self) -> None:
+        counts = np.array(self.counts, dtype=np.int64)
+        weights = np.array(self.weights, dtype=np.float64)
+        t = len(self.names)
+        if counts.ndim != 2 or counts.shape[1] != t or weights.shape != counts.shape:
+            raise DataError(
+                f"demand categories: counts {counts.shape} and weights {weights.shape} must be (n, {t})"
+            )
+        if len(set(self.names)) != t:
+            raise DataError("demand categories: names must be unique")
+        if (counts < 0).any() or not np.isfinite(weights).all() or (weights < 0).any():
+            raise DataError("demand categories: counts and weights must be finite and >= 0")
+        counts.setflags(write=False)
+        weights.setflags(write=False)
+        object.__setattr__(self, "counts", counts)
+        object.__setattr__(self, "weights", weights)
+
+
+@dataclass(frozen=True, eq=False)
+class Demand:
+    """Demand points: where crimes happened and how much they count.
+
+    Attributes
+    ----------
+    xy
+        ``(n, 2)`` positions, EPSG:27700 metres.
+    weights
+        ``(n,)`` weight of each point (sum of its crimes' weights).
+    categories
+        Crimes per category at each point.
+    """
+
+    xy: FloatArray
+    weights: FloatArray
+    categories: DemandCategories
+
+
+def crime_demand(crimes: pd.DataFrame) -> Demand:
+    """Demand points from crimes: one per police.uk snap point, with crimes counted by type.
+
+    Parameters
+    ----------
+    crimes
+        The table of :func:`planner.data.load_crimes` (EPSG:27700 points with ``crime_type`` and ``weight``),
+        usually filtered to the area planned for.
+
+    Returns
+    -------
+    Demand
+        Points in (x, y) order, the same points and weights as :func:`planner.data.snap_points`; categories
+        are the crime types present, sorted by name.
+
+    Raises
+    ------
+    DataError
+        Not EPSG:27700, a column is missing, or a geometry is not a point.
+    """
+    if getattr(crimes, "crs", None) is None or crimes.crs.to_epsg() != 27700:
+        raise DataError(f"crime_demand needs crimes in EPSG:27700, got {getattr(crimes, 'crs', None)}")
+    if missing := {"crime_type", "weight"} - set(crimes.columns):
+        raise DataError(f"crime_demand: crimes lack column(s) {sorted(missing)}")
+    if len(crimes) and not (crimes.geom_type == "Point").all():
+        raise DataError("crime_demand: every crime must be a point")
+    import pandas as pd  # here: only this adapter-like helper needs pandas
+
+    table = pd.DataFrame(
+        {
+            "x": crimes.geometry.x.to_numpy(dtype=np.float64),
+            "y": crimes.geometry.y.to_numpy(dtype=np.float64),
+            "crime_type": crimes["crime_type"].astype(str).to_numpy(),
+            "weight": crimes["weight"].to_numpy(dtype=np.float64),
+        }
+    )
+    counts = table.pivot_table(
+        index=["x", "y"], columns="crime_type", values="weight", aggfunc="size", fill_value=0
+    ).sort_index()
+    sums = table.pivot_table(
+        index=["x", "y"], columns="crime_type", values="weight", aggfunc="sum", fill_value=0.0
+    ).sort_index()
+    names = sorted(str(name) for name in counts.columns)
+    counts = counts[names]
+    sums = sums[names]
+    xy = np.array(counts.index.to_list(), dtype=np.float64).reshape(-1, 2)
+    weight_table = sums.to_numpy(dtype=np.float64)
+    # Row totals from the crimes themselves (summed in crime order, as snap_points does).
+    totals = table.groupby(["x", "y"], sort=True)["weight"].sum().to_numpy(dtype=np.float64)
+    return Demand(
+        xy=xy,
+        weights=totals,
+        categories=DemandCategories(
+            names=tuple(names), counts=counts.to_numpy(dtype=np.int64), weights=weight_table
+        ),
+    )
+
+
+# ------------------------------------------------------------------------------------------------ problem
+
+
+@dataclass(frozen=True, eq=False)
+class CoverageProblem:
+    """A maximal covering problem as plain arrays: what every solver here takes.
+
+    Attributes
+    ----------
+    weights
+        ``(n,)`` weight of each demand point (>= 0).
+    costs
+        ``(m,)`` money cost of each site (>= 0; existing sites' costs are ignored).
+    coverage
+        ``(n, m)`` boolean :class:`scipy.sparse.csr_matrix`: site ``j`` covers demand point ``i``.
+    existing
+        ``(m,)`` which sites are existing cameras (always selected, outside the budget).
+    site_ids
+        Identifier of each site (default ``"site:<j>"``).
+    categories
+        Crimes by category at each demand point, for :func:`explain_sites`; optional.
+    """
+
+    weights: FloatArray
+    costs: FloatArray
+    coverage: sp.csr_matrix
+    existing: BoolArray
+    site_ids: tuple[str, ...] = ()
+    categories: DemandCategories | None = None
+
+    def __post_init__(self) -> None:
+        weights = np.array(self.weights, dtype=np.float64).reshape(-1)
+        costs = np.array(self.costs, dtype=np.float64).reshape(-1)
+        existing = np.array(self.existing, dtype=bool).reshape(-1)
+        n, m = len(weights), len(costs)
+        problems = []
+        if not np.isfinite(weights).all() or (weights < 0).any():
+            problems.append("weights must be finite and >= 0")
+        if not np.isfinite(costs).all() or (costs < 0).any():
+            problems.append("costs must be finite and >= 0")
+        if existing.shape != (m,):
+            problems.append(f"existing has {existing.shape[0]} entries, expected {m}")
+        coverage = sp.csr_matrix(self.coverage, dtype=bool, copy=True)
+        if coverage.shape != (n, m):
+            problems.append(f"coverage has shape {coverage.shape}, expected ({n}, {m})")
+        site_ids = tuple(self.site_ids) or tuple(f"site:{j}" for j in range(m))
+        if len(site_ids) != m or len(set(site_ids)) != m:
+            problems.append(f"site_ids must be {m} unique identifiers")
+        if self.categories is not None:
+            if self.categories.weights.shape[0] != n:
+                problems.append(f"categories cover {self.categories.weights.shape[0]} demand points, not {n}")
+            elif not np.allclose(self.categories.weights.sum(axis=1), weights, rtol=1e-9, atol=1e-9):
+                problems.append("categories' weights do not add up to the demand weights")
+        if problems:
+            raise DataError("coverage problem: " + "; ".join(problems))
+        coverage.sum_duplicates()
+        coverage.eliminate_zeros()
+        coverage.sort_indices()
+        for array in (weights, costs, existing):
+            array.setflags(write=False)
+        object.__setattr__(self, "weights", weights)
+        object.__setattr__(self, "costs", costs)
+        object.__setattr__(self, "existing", existing)
+        object.__setattr__(self, "coverage", coverage)
+        object.__setattr__(self, "site_ids", site_ids)
+
+    @property
+    def n_demand(self) -> int:
+        """Number of demand points."""
+        return int(self.weights.shape[0])
+
+    @property
+    def n_sites(self) -> int:
+        """Number of candidate sites."""
+        return int(self.costs.shape[0])
+
+    @cached_property
+    def csc(self) -> sp.csc_matrix:
+        """The coverage matrix by column (site -> demand points), for fast per-site access."""
+        matrix = self.coverage.tocsc()
+        matrix.sort_indices()
+        return matrix
+
+    @cached_property
+    def coverable_weight(self) -> float:
+        """Weight of the demand points that at least one site covers: an upper bound on any objective."""
+        return float(self.weights[np.diff(self.coverage.indptr) > 0].sum())
+
+    def rows_of(self, site: int) -> IntArray:
+        """Demand points site ``site`` covers, in index order."""
+        csc = self.csc
+        rows: IntArray = csc.indices[csc.indptr[site] : csc.indptr[site + 1]].astype(np.int64)
+        return rows
+
+
+def build_coverage(
+    demand_xy: npt.ArrayLike,
+    weights: npt.ArrayLike,
+    sites: CandidateSites,
+    radius_m: float | npt.ArrayLike,
+    *,
+    graph: nx.Graph | None = None,
+    network: bool = False,
+    categories: DemandCategories | None = None,
+) -> CoverageProblem:
+    """Which sites cover which demand points: the sparse matrix every solver works on.
+
+    Parameters
+    ----------
+    demand_xy
+        ``(n, 2)`` demand points, EPSG:27700 metres.
+    weights
+        ``(n,)`` their weights (>= 0).
+    sites
+        Candidate sites (:func:`candidate_sites` or :meth:`CandidateSites.from_xy`).
+    radius_m
+        Coverage radius in metres, one for all sites or one per site (e.g.
+        :attr:`CameraClass.coverage_radius_m`).
+    graph
+        Road graph (node ``x``, ``y`` in EPSG:27700; edge ``length_m`` in metres) for ``network=True``.
+    network
+        ``False``: straight-line distance. ``True``: distance along the road network, plus the straight-line
+        offsets of the demand point and of the site from their nearest nodes (road-node sites sit on their
+        node); a point is covered if that total is within the radius.
+    categories
+        Crimes by category at each demand point (kept for :func:`explain_sites`).
+
+    Returns
+    -------
+    CoverageProblem
+        With the sites' costs, existing mask and ids.
+
+    Raises
+    ------
+    DataError
+        Shapes disagree, a radius is negative or not finite, ``network=True`` without a graph, or the graph
+        lacks coordinates or link lengths.
+    """
+    points = np.asarray(demand_xy, dtype=np.float64).reshape(-1, 2)
+    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    n, m = len(points), len(sites)
+    if len(w) != n:
+        raise DataError(f"{n} demand points but {len(w)} weights")
+    if not np.isfinite(points).all():
+        raise DataError("demand points must have finite coordinates")
+    radius = np.broadcast_to(np.asarray(radius_m, dtype=np.float64), (m,)).copy()
+    if not (np.isfinite(radius).all() and (radius >= 0).all()):
+        raise DataError("radius_m must be finite and >= 0")
+    if network:
+        if graph is None:
+            raise DataError("network coverage needs graph=")
+        rows, cols = _network_pairs(points, sites, radius, graph)
+    else:
+        rows, cols = _straight_pairs(points, sites.xy, radius)
+    coverage = sp.csr_matrix((np.ones(len(rows), dtype=bool), (rows, cols)), shape=(n, m))
+    return CoverageProblem(
+        weights=w,
+        costs=np.where(sites.existing, 0.0, sites.cost),
+        coverage=coverage,
+        existing=sites.existing,
+        site_ids=sites.ids,
+        categories=categories,
+    )
+
+
+def _straight_pairs(points: FloatArray, site_xy: FloatArray, radius: FloatArray) -> tuple[IntArray, IntArray]:
+    """(demand, site) index pairs within each site's radius, straight-line."""
+    if len(points) == 0 or len(site_xy) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    pairs = cKDTree(points).sparse_distance_matrix(
+        cKDTree(site_xy), float(radius.max()), output_type="ndarray"
+    )
+    rows = pairs["i"].astype(np.int64)
+    cols = pairs["j"].astype(np.int64)
+    keep = pairs["v"] <= radius[cols]
+    return rows[keep], cols[keep]
+
+
+def _network_pairs(
+    points: FloatArray, sites: CandidateSites, radius: FloatArray, graph: nx.Graph
+) -> tuple[IntArray, IntArray]:
+    """(demand, site) pairs whose network distance plus snapping offsets is within the site's radius."""
+    nodes = _ordered_nodes(graph)
+    if not nodes:
+        raise DataError("network coverage needs a graph with nodes")
+    index = {node: k for k, node in enumerate(nodes)}
+    node_xy = _node_xy(graph, nodes)
+    big_n = len(nodes)
+    us, vs, lengths = [], [], []
+    for u, v, length in graph.edges(data="length_m"):
+        if length is None or not math.isfinite(float(length)) or float(length) < 0:
+            raise DataError(f"link {u!r}-{v!r} needs a finite length_m >= 0 (metres)")
+        us.append(index[u])
+        vs.append(index[v])
+        lengths.append(float(length))
+    a = np.array(us + vs, dtype=np.int64)
+    b = np.array(vs + us, dtype=np.int64)
+    d = np.array(lengths + lengths, dtype=np.float64)
+    # Parallel links: keep the shortest (a sparse matrix would add them up).
+    order = np.lexsort((d, b, a))
+    a, b, d = a[order], b[order], d[order]
+    first = np.ones(len(a), dtype=bool)
+    first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+    network = sp.csr_matrix((d[first], (a[first], b[first])), shape=(big_n, big_n))
+
+    tree = cKDTree(node_xy)
+    demand_offset, demand_node = tree.query(points) if len(points) else (np.zeros(0), np.zeros(0, np.int64))
+    site_node = np.empty(len(sites), dtype=np.int64)
+    site_offset = np.zeros(len(sites), dtype=np.float64)
+    for j, node in enumerate(sites.node):
+        if node is not None and node in index:
+            site_node[j] = index[node]
+        else:
+            offset, nearest = tree.query(sites.xy[j])
+            site_node[j], site_offset[j] = int(nearest), float(offset)
+    demand_node = np.asarray(demand_node, dtype=np.int64)
+    demand_offset = np.asarray(demand_offset, dtype=np.float64)
+
+    rows_out: list[IntArray] = []
+    cols_out: list[IntArray] = []
+    # Dijkstra returns a dense (sources x nodes) array: bound it to about 32 MB per chunk.
+    chunk = max(1, 4_000_000 // max(big_n, len(points), 1))
+    candidates = np.flatnonzero(site_offset <= radius)
+    for start in range(0, len(candidates), chunk):
+        js = candidates[start : start + chunk]
+        limit = float((radius[js] - site_offset[js]).max())
+        dist = dijkstra(network, directed=True, indices=site_node[js], limit=limit)
+        total = dist[:, demand_node] + demand_offset[None, :] + site_offset[js, None]
+        hit_j, hit_i = np.nonzero(total <= radius[js, None])
+        rows_out.append(hit_i.astype(np.int64))
+        cols_out.append(js[hit_j].astype(np.int64))
+    if not rows_out:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(rows_out), np.concatenate(cols_out)
+
+
+# ------------------------------------------------------------------------------------------------- helpers
+
+
+def covered_weight(problem: CoverageProblem, sites: Iterable[int]) -> float:
+    """Weight of the demand points that at least one of ``sites`` covers (the objective ``f``)."""
+    covered = _covered_mask(problem, sites)
+    return float(problem.weights[covered].sum())
+
+
+def _covered_mask(problem: CoverageProblem, sites: Iterable[int]) -> BoolArray:
+    covered = np.zeros(problem.n_demand, dtype=bool)
+    for j in sites:
+        covered[problem.rows_of(j)] = True
+    return covered
+
+
+def _cover_counts(problem: CoverageProblem, sites: Iterable[int]) -> IntArray:
+    counts = np.zeros(problem.n_demand, dtype=np.int64)
+    for j in sites:
+        counts[problem.rows_of(j)] += 1
+    return counts
+
+
+def _check_sites(problem: CoverageProblem, sites: Sequence[int]) -> list[int]:
+    chosen = [int(j) for j in sites]
+    if len(set(chosen)) != len(chosen):
+        raise DataError("sites repeat")
+    if any(not 0 <= j < problem.n_sites for j in chosen):
+        raise DataError(f"a site index is outside 0..{problem.n_sites - 1}")
+    return chosen
+
+
+def greedy_order(problem: CoverageProblem, sites: Iterable[int]) -> tuple[int, ...]:
+    """``sites`` in the order greedy would pick them: existing cameras first (by index), then by largest
+    marginal gain (ties: lower index)."""
+    chosen = _check_sites(problem, sorted(int(j) for j in sites))
+    first = [j for j in chosen if problem.existing[j]]
+    rest = [j for j in chosen if not problem.existing[j]]
+    covered = _covered_mask(problem, first)
+    order = list(first)
+    while rest:
+        gains = [_gain(problem, j, covered) for j in rest]
+        best = max(range(len(rest)), key=lambda k: (gains[k], -rest[k]))
+        j = rest.pop(best)
+        covered[problem.rows_of(j)] = True
+        order.append(j)
+    return tuple(order)
+
+
+def _gain(problem: CoverageProblem, site: int, covered: BoolArray) -> float:
+    """Weight site ``site`` would add to ``covered`` (summed in row order, the same way every time)."""
+    rows = problem.rows_of(site)
+    return float(problem.weights[rows[~covered[rows]]].sum())
+
+
+# -------------------------------------------------------------------------------------------------- greedy
+
+GreedyRule = Literal["gain", "gain_per_cost"]
+"""Which greedy made the picks: largest marginal gain, or largest marginal gain per unit cost."""
+
+
+@dataclass(frozen=True, slots=True)
+class GreedyResult:
+    """Lazy greedy's picks and its posterior bound.
+
+    Attributes
+    ----------
+    existing
+        Existing sites (always selected), by index.
+    picks
+        New sites in the order picked.
+    gains
+        Marginal gain (weight) of each pick when it was picked.
+    existing_objective
+        Weight covered by the existing sites alone.
+    objective
+        Weight covered by existing sites and picks (``f``).
+    bound
+        Upper bound on the optimum: the least of ``submodular_bound`` and ``lagrangian_bound``.
+    submodular_bound
+        The least over all prefixes of the picks of ``f(prefix) + best completion by marginal gains`` (the
+        Nemhauser-Wolsey-Fisher / Minoux bound; its knapsack analogue for money).
+    lagrangian_bound
+        The best Lagrangian bound found by subgradient steps (see the module notes), which tends to the linear
+        programming bound; ``inf`` if not computed.
+    gap
+        ``(bound - objective) / bound`` (0 if the bound is 0): how far from optimal the picks can be.
+    cost
+        Total cost of the picks.
+    rule
+        Which greedy's picks these are (for money budgets: the better of the two).
+    other_objective
+        For money budgets, the objective of the greedy not kept; ``None`` otherwise.
+    evaluations
+        Marginal gains computed (lazy evaluation saves most of ``picks x sites``).
+    """
+
+    existing: tuple[int, ...]
+    picks: tuple[int, ...]
+    gains: tuple[float, ...]
+    existing_objective: float
+    objective: float
+    bound: float
+    submodular_bound: float
+    lagrangian_bound: float
+    gap: float
+    cost: float
+    rule: GreedyRule
+    other_objective: float | None
+    evaluations: int
+
+    @property
+    def sites(self) -> tuple[int, ...]:
+        """All selected sites: existing, then picks in pick order."""
+        return self.existing + self.picks
+
+
+@dataclass(slots=True)
+class _Run:
+    picks: list[int] = field(default_factory=list)
+    gains: list[float] = field(default_factory=list)
+    cost: float = 0.0
+    bound: float = math.inf
+    evaluations: int = 0
+    covered: BoolArray = field(default_factory=lambda: np.zeros(0, bool))
+
+
+def solve_greedy(problem: CoverageProblem, budget: Budget, *, lagrangian_steps: int = 300) -> GreedyResult:
+    """Lazy (CELF) greedy for the budget, with a posterior upper bound on the optimum.
+
+    Parameters
+    ----------
+    problem
+        The coverage matrix and weights.
+    budget
+        New sites allowed: a count (cost-blind greedy), money (better of gain-per-cost and cost-blind greedy,
+        each keeping within the money), or both.
+    lagrangian_steps
+        Most subgradient steps for the Lagrangian bound (0: only the submodular bound).
+
+    Returns
+    -------
+    GreedyResult
+        Picks stop early when nothing affordable adds weight.
+    """
+    existing = tuple(int(j) for j in np.flatnonzero(problem.existing))
+    start = _covered_mask(problem, existing)
+    existing_objective = float(problem.weights[start].sum())
+    rules: list[GreedyRule] = ["gain"] if budget.money is None else ["gain_per_cost", "gain"]
+    runs = {rule: _celf(problem, budget, start, rule) for rule in rules}
+    objectives = {rule: float(problem.weights[run.covered].sum()) for rule, run in runs.items()}
+    # Better-of rule: the higher objective; on a tie, the first rule listed.
+    kept = max(rules, key=lambda rule: (objectives[rule], -rules.index(rule)))
+    run = runs[kept]
+    objective = objectives[kept]
+    # Rounding: no bound is reported below what was reached.
+    submodular = max(min([run.bound for run in runs.values()] + [problem.coverable_weight]), objective)
+    lagrangian = max(_lagrangian_bound(problem, budget, start, objective, lagrangian_steps), objective)
+    bound = min(submodular, lagrangian)
+    other = [objectives[rule] for rule in rules if rule != kept]
+    return GreedyResult(
+        existing=existing,
+        picks=tuple(run.picks),
+        gains=tuple(run.gains),
+        existing_objective=existing_objective,
+        objective=objective,
+        bound=bound,
+        submodular_bound=submodular,
+        lagrangian_bound=lagrangian,
+        gap=(bound - objective) / bound if bound > 0 else 0.0,
+        cost=run.cost,
+        rule=kept,
+        other_objective=other[0] if other else None,
+        evaluations=sum(r.evaluations for r in runs.values()),
+    )
+
+
+def _celf(problem: CoverageProblem, budget: Budget, start: BoolArray, rule: GreedyRule) -> _Run:
+    """One lazy greedy run from the covered mask ``start``; also the least prefix bound along the way."""
+    costs = problem.costs
+    new = ~problem.existing
+    money_left = math.inf if budget.money is None else float(budget.money)
+    max_picks = problem.n_sites if budget.cameras is None else budget.cameras
+    run = _Run(covered=start.copy())
+    covered = run.covered
+    csc_t = problem.csc.T.tocsr()
+    affordable = new & (costs <= money_left + _TOL)
+
+    def key(gain: float, j: int) -> float:
+        if rule == "gain":
+            return gain
+        return gain / costs[j] if costs[j] > 0 else (math.inf if gain > 0 else 0.0)
+
+    stamp = np.zeros(problem.n_sites, dtype=np.int64)
+    gain_of = np.zeros(problem.n_sites, dtype=np.float64)
+    heap: list[tuple[float, int]] = []
+    for site in np.flatnonzero(affordable).tolist():
+        g = _gain(problem, site, covered)
+        run.evaluations += 1
+        gain_of[site] = g
+        if g > 0:
+            heap.append((-key(g, site), site))
+    heapq.heapify(heap)
+    run.bound = _prefix_bound(problem, budget, csc_t, covered, affordable)
+    while heap and len(run.picks) < max_picks:
+        _, j = heap[0]
+        if costs[j] > money_left + _TOL:
+            heapq.heappop(heap)  # money only goes down: never affordable again
+            continue
+        if stamp[j] != len(run.picks):
+            g = _gain(problem, j, covered)
+            run.evaluations += 1
+            gain_of[j] = g
+            stamp[j] = len(run.picks)
+            heapq.heapreplace(heap, (-key(g, j), j))
+            continue
+        if gain_of[j] <= 0:
+            break  # the best fresh gain is 0: nothing left adds weight
+        heapq.heappop(heap)
+        covered[problem.rows_of(j)] = True
+        run.picks.append(j)
+        run.gains.append(float(gain_of[j]))
+        run.cost += float(costs[j])
+        money_left -= float(costs[j])
+        run.bound = min(run.bound, _prefix_bound(problem, budget, csc_t, covered, affordable))
+    return run
+
+
+def _prefix_bound(
+    problem: CoverageProblem, budget: Budget, csc_t: sp.csr_matrix, covered: BoolArray, eligible: BoolArray
+) -> float:
+    """``f(S)`` plus the best completion by marginal gains w.r.t. ``S``: an upper bound on the optimum."""
+    base = float(problem.weights[covered].sum())
+    delta = np.asarray(csc_t @ np.where(covered, 0.0, problem.weights), dtype=np.float64).reshape(-1)
+    delta = np.where(eligible, delta, 0.0)
+    completions = []
+    if budget.cameras is not None:
+        k = min(budget.cameras, len(delta))
+        completions.append(float(np.sort(delta)[len(delta) - k :].sum()) if k > 0 else 0.0)
+    if budget.money is not None:
+        completions.append(_fractional_knapsack(delta, problem.costs, float(budget.money))[0])
+    return base + min(completions)
+
+
+def _fractional_knapsack(values: FloatArray, costs: FloatArray, capacity: float) -> tuple[float, FloatArray]:
+    """Largest ``sum v_j x_j`` with ``sum c_j x_j <= capacity``, ``0 <= x <= 1`` (Dantzig): value and x."""
+    x = np.zeros(len(values), dtype=np.float64)
+    positive = values > 0
+    x[positive & (costs <= 0)] = 1.0
+    paid = np.flatnonzero(positive & (costs > 0))
+    if len(paid) and capacity > 0:
+        order = paid[np.argsort(-(values[paid] / costs[paid]), kind="stable")]
+        spent = np.cumsum(costs[order])
+        whole = int(np.searchsorted(spent, capacity, side="right"))
+        x[order[:whole]] = 1.0
+        if whole < len(order):
+            left = capacity - (float(spent[whole - 1]) if whole > 0 else 0.0)
+            x[order[whole]] = left / float(costs[order[whole]])
+    return float(values @ x), x
+
+
+def _top_k(values: FloatArray, k: int) -> tuple[float, FloatArray]:
+    """Largest ``sum v_j x_j`` with at most ``k`` of ``x`` at 1 (ties: lower index): value, x."""
+    x = np.zeros(len(values), dtype=np.float64)
+    x[np.argsort(-values, kind="stable")[: max(k, 0)]] = 1.0
+    x[values <= 0] = 0.0
+    return float(values @ x), x
+
+
+def _lagrangian_bound(
+    problem: CoverageProblem, budget: Budget, start: BoolArray, target: float, steps: int
+) -> float:
+    """Best Lagrangian upper bound found by ``steps`` subgradient steps (the module notes give the bound).
+
+    ``target`` (a value reached, e.g. greedy's) sets the Polyak step length; the step factor halves after ten
+    steps without a better bound. Starting from ``lambda = w`` the first bound is the submodular bound of
+    the empty prefix.
+    """
+    if steps <= 0:
+        return math.inf
+    rows = np.flatnonzero(~start & (problem.weights > 0))
+    money = math.inf if budget.money is None else float(budget.money)
+    sites = np.flatnonzero(~problem.existing & (problem.costs <= money + _TOL))
+    constant = float(problem.weights[start].sum())
+    if len(rows) == 0 or len(sites) == 0 or budget.cameras == 0:
+        return constant
+    a = problem.coverage[rows][:, sites].astype(np.float64).tocsr()
+    a_t = a.T.tocsr()
+    w = problem.weights[rows]
+    costs = problem.costs[sites]
+    lam = w.copy()
+    best, theta, stall = math.inf, 2.0, 0
+    for _ in range(steps):
+        v = np.asarray(a_t @ lam, dtype=np.float64)
+        completions = []
+        if budget.cameras is not None:
+            completions.append(_top_k(v, budget.cameras))
+        if budget.money is not None:
+            completions.append(_fractional_knapsack(v, costs, money))
+        completion, x = min(completions, key=lambda pair: pair[0])
+        value = constant + float(np.maximum(w - lam, 0.0).sum()) + completion
+        if value < best * (1 - 1e-12):  # best >= 0; inf * (1 - 1e-12) is inf
+            best, stall = value, 0
+        else:
+            stall += 1
+            if stall >= 10:
+                theta, stall = theta / 2, 0
+        if best - target <= 1e-6 * best or theta < 1e-4:
+            break
+        g = np.asarray(a @ x, dtype=np.float64) - (w > lam)
+        norm = float(g @ g)
+        if norm == 0:
+            break
+        lam = np.maximum(lam - theta * (value - target) / norm * g, 0.0)
+    return best
+
+
+# ---------------------------------------------------------------------------------------------------- MILP
+
+
+@dataclass(frozen=True, slots=True)
+class MilpResult:
+    """The exact model's answer, reported as HiGHS gave it.
+
+    Attributes
+    ----------
+    status
+        HiGHS's model status text, e.g. ``"Optimal"``, ``"Time limit reached"``, ``"Infeasible"``, or
+        ``"Not run"`` when the reductions left nothing to decide.
+    message
+        The full message of :func:`scipy.optimize.milp` (includes HiGHS's status code).
+    is_optimal
+        True only if HiGHS finished with status Optimal, i.e. proved the solution within ``mip_rel_gap``.
+    has_solution
+        Whether HiGHS returned a feasible solution (a time-limited run may not have one).
+    existing, picks
+        Existing sites (by index) and the chosen new sites in greedy order (:func:`greedy_order`); picks whose
+        removal loses nothing are dropped. Without a solution ``picks`` is empty.
+    objective
+        Weight covered by the selected sites (``f``); ``None`` without a solution.
+    backup_objective
+        With ``backup=True``: weight of the demand points covered at least twice; else ``None``.
+    model_objective
+        What was maximised: ``objective + backup_weight * backup_objective`` (or just ``objective``).
+    dual_bound
+        HiGHS's upper bound on ``model_objective`` (with the reduced-away constant added back).
+    mip_gap
+        HiGHS's relative gap, on the reduced model (constant left out, so never smaller than ``gap``).
+    gap
+        ``(dual_bound - model_objective) / dual_bound`` on the whole objective.
+    cost
+        Total cost of the picks.
+    model_rows, model_binaries
+        Size of the model handed to HiGHS (coverage rows after merging, site variables after dropping
+        dominated sites).
+    dominated_sites
+        Sites dropped because another site covers a superset for no more cost.
+    node_count
+        Branch-and-bound nodes HiGHS explored.
+    """
+
+    status: str
+    message: str
+    is_optimal: bool
+    has_solution: bool
+    existing: tuple[int, ...]
+    picks: tuple[int, ...]
+    objective: float | None
+    backup_objective: float | None
+    model_objective: float | None
+    dual_bound: float | None
+    mip_gap: float | None
+    gap: float | None
+    cost: float
+    model_rows: int
+    model_binaries: int
+    dominated_sites: int
+    node_count: int | None
+
+    @property
+    def sites(self) -> tuple[int, ...]:
+        """All selected sites: existing, then picks."""
+        return self.existing + self.picks
+
+    @property
+    def summary(self) -> str:
+        """One line: status, whether a solution exists, and the gap."""
+        if self.is_optimal:
+            text = "optimal"
+        elif self.has_solution:
+            text = f"{self.status.lower()} with a feasible solution"
+        else:
+            text = f"{self.status.lower()} without a solution"
+        return text if self.gap is None else f"{text}, gap {self.gap:.3%}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Model:
+    """The reduced model: which original sites the binaries are, the merged rows and the constant."""
+
+    columns: IntArray
+    matrix: sp.csr_matrix  # merged rows x columns
+    row_weight: FloatArray
+    row_existing: IntArray  # existing cameras covering each merged row (backup model only)
+    constant: float
+    dominated: int
+
+
+def solve_milp(
+    problem: CoverageProblem,
+    budget: Budget,
+    *,
+    time_limit_s: float,
+    mip_rel_gap: float = 1e-3,
+    backup: bool = False,
+    backup_weight: float = 0.5,
+) -> MilpResult:
+    """Solve the maximal covering model exactly with HiGHS (:func:`scipy.optimize.milp`).
+
+    Model: binaries ``x_j`` (new site ``j`` chosen), ``0 <= y_i <= 1`` (demand row ``i`` covered);
+    maximise ``sum w_i y_i`` subject to ``y_i <= sum_j a_ij x_j``, ``sum x_j <= cameras``,
+    ``sum c_j x_j <= money``; existing sites are fixed chosen and leave the model with the rows they cover.
+    With ``backup``: also ``0 <= u_i <= y_i``, ``y_i + u_i <= e_i + sum_j a_ij x_j`` (``e_i`` existing
+    cameras covering ``i``), maximising ``sum w_i y_i + backup_weight * sum w_i u_i``.
+
+    Parameters
+    ----------
+    problem, budget
+        As for :func:`solve_greedy`.
+    time_limit_s
+        Wall-clock limit for HiGHS (seconds, > 0).
+    mip_rel_gap
+        HiGHS stops when its relative gap is at most this (default 0.1 %); 0 asks for a proof of optimality.
+    backup
+        Add backup (second) coverage to the objective (Hogan & ReVelle 1986).
+    backup_weight
+        Weight of backup coverage relative to first coverage (> 0).
+
+    Returns
+    -------
+    MilpResult
+        Never optimal unless HiGHS said Optimal.
+
+    Raises
+    ------
+    DataError
+        ``time_limit_s``, ``mip_rel_gap`` or ``backup_weight`` is invalid.
+    """
+    if not (math.isfinite(time_limit_s) and time_limit_s > 0):
+        raise DataError(f"time_limit_s = {time_limit_s!r} must be a finite number > 0")
+    if not (math.isfinite(mip_rel_gap) and 0 <= mip_rel_gap < 1):
+        raise DataError(f"mip_rel_gap = {mip_rel_gap!r} must be within [0, 1)")
+    if backup and not (math.isfinite(backup_weight) and backup_weight > 0):
+        raise DataError(f"backup_weight = {backup_weight!r} must be a finite number > 0")
+    existing = tuple(int(j) for j in np.flatnonzero(problem.existing))
+    lam = backup_weight if backup else 0.0
+    model = _reduce_backup(problem, lam) if backup else _reduce(problem, budget)
+    n_rows, n_cols = model.matrix.shape
+    size = {"model_rows": n_rows, "model_binaries": n_cols, "dominated_sites": model.dominated}
+    if n_rows == 0 or n_cols == 0 or budget.cameras == 0:
+        fixed_value = _model_value(problem, existing, lam)
+        return MilpResult(
+            status="Not run",
+            message="nothing to decide: no new site can add to the objective",
+            is_optimal=True,
+            has_solution=True,
+            existing=existing,
+            picks=(),
+            objective=covered_weight(problem, existing),
+            backup_objective=_backup_weight(problem, existing) if backup else None,
+            model_objective=fixed_value,
+            dual_bound=fixed_value,
+            mip_gap=0.0,
+            gap=0.0,
+            cost=0.0,
+            node_count=0,
+            **size,
+        )
+    res = _run_highs(model, problem, budget, lam, time_limit_s, mip_rel_gap)
+    status = _highs_status(str(res.message))
+    x: Any = getattr(res, "x", None)
+    has_solution = x is not None
+    picks: tuple[int, ...] = ()
+    objective: float | None = None
+    backup_objective: float | None = None
+    value: float | None = None
+    if has_solution:
+        chosen = [int(j) for j in model.columns[np.asarray(x[:n_cols]) > 0.5]]
+        chosen = _prune(problem, existing, chosen, lam)
+        picks = greedy_order(problem, [*existing, *chosen])[len(existing) :]
+        objective = covered_weight(problem, existing + picks)
+        backup_objective = _backup_weight(problem, existing + picks) if backup else None
+        value = _model_value(problem, existing + picks, lam)
+    dual = getattr(res, "mip_dual_bound", None)
+    dual_bound = None if dual is None or not math.isfinite(dual) else model.constant - float(dual)
+    if dual_bound is not None and value is not None:
+        dual_bound = max(dual_bound, value)  # HiGHS's bound is within its tolerance of the primal value
+    gap = None
+    if dual_bound is not None and value is not None:
+        gap = (dual_bound - value) / dual_bound if dual_bound > 0 else 0.0
+    mip_gap = getattr(res, "mip_gap", None)
+    node_count = getattr(res, "mip_node_count", None)
+    return MilpResult(
+        status=status,
+        message=str(res.message),
+        is_optimal=bool(res.status == 0 and has_solution),
+        has_solution=has_solution,
+        existing=existing,
+        picks=picks,
+        objective=objective,
+        backup_objective=backup_objective,
+        model_objective=value,
+        dual_bound=dual_bound,
+        mip_gap=None if mip_gap is None or not math.isfinite(mip_gap) else float(mip_gap),
+        gap=gap,
+        cost=float(problem.costs[list(picks)].sum()),
+        node_count=None if node_count is None else int(node_count),
+        **size,
+    )
+
+
+def _run_highs(
+    model: _Model, problem: CoverageProblem, budget: Budget, lam: float, time_limit_s: float, gap: float
+) -> Any:
+    """Build the sparse model and hand it to HiGHS; returns scipy's :class:`OptimizeResult`."""
+    n_rows, n_cols = model.matrix.shape
+    a = model.matrix.astype(np.float64)
+    eye = sp.identity(n_rows, format="csr", dtype=np.float64)
+    w = model.row_weight
+    if lam == 0:
+        # variables [x (n_cols), y (n_rows)]; y_i - sum_j a_ij x_j <= 0
+        blocks = [sp.hstack([-a, eye], format="csr")]
+        upper = [np.zeros(n_rows)]
+        c = np.concatenate([np.zeros(n_cols), -w])
+        lower_bounds = np.zeros(n_cols + n_rows)
+        n_extra = n_rows
+    else:
+        # variables [x, y, u]; y + u - sum a x <= e; u - y <= 0; y >= 1 where e >= 1
+        blocks = [
+            sp.hstack([-a, eye, eye], format="csr"),
+            sp.hstack([sp.csr_matrix((n_rows, n_cols)), -eye, eye], format="csr"),
+        ]
+        upper = [model.row_existing.astype(np.float64), np.zeros(n_rows)]
+        c = np.concatenate([np.zeros(n_cols), -w, -lam * w])
+        lower_bounds = np.concatenate(
+            [np.zeros(n_cols), (model.row_existing >= 1).astype(np.float64), np.zeros(n_rows)]
+        )
+        n_extra = 2 * n_rows
+    lower = [np.full(block.shape[0], -np.inf) for block in blocks]
+    pad = sp.csr_matrix((1, n_extra), dtype=np.float64)
+    cost = problem.costs[model.columns]
+    if budget.cameras is not None:
+        blocks.append(sp.hstack([sp.csr_matrix(np.ones((1, n_cols))), pad], format="csr"))
+        lower.append(np.array([-np.inf]))
+        upper.append(np.array([float(budget.cameras)]))
+    if budget.money is not None:
+        blocks.append(sp.hstack([sp.csr_matrix(cost.reshape(1, -1)), pad], format="csr"))
+        lower.append(np.array([-np.inf]))
+        upper.append(np.array([float(budget.money)]))
+    constraint = LinearConstraint(
+        sp.vstack(blocks, format="csr"), np.concatenate(lower), np.concatenate(upper)
+    )
+    integrality = np.concatenate([np.ones(n_cols), np.zeros(n_extra)])
+    return milp(
+        c,
+        integrality=integrality,
+        bounds=Bounds(lower_bounds, np.ones(n_cols + n_extra)),
+        constraints=[constraint],
+        options={"time_limit": float(time_limit_s), "mip_rel_gap": float(gap), "disp": False},
+    )
+
+
+_HIGHS_STATUS = re.compile(r"HiGHS Status (\d+): (.*)\)\s*$")
+_MODEL_STATUS = re.compile(r"model_status is ([^;]*)")
+
+
+def _highs_status(message: str) -> str:
+    """HiGHS's model status text from scipy's message, e.g. ``"Time limit reached"``."""
+    found = _HIGHS_STATUS.search(message)
+    if found is None:
+        return message
+    text = found.group(2)
+    detail = _MODEL_STATUS.search(text)
+    return (detail.group(1) if detail else text).strip()
+
+
+def _reduce(problem: CoverageProblem, budget: Budget) -> _Model:
+    """Exact reductions of the plain model: fixed rows out, dominated sites out, identical rows merged."""
+    new_cols = np.flatnonzero(~problem.existing)
+    covered = _covered_mask(problem, np.flatnonzero(problem.existing))
+    constant = float(problem.weights[covered].sum())
+    rows = np.flatnonzero(~covered & (problem.weights > 0))
+    a = problem.coverage[rows][:, new_cols].tocsc()
+    used = np.diff(a.indptr) > 0
+    cost = problem.costs[new_cols] if budget.money is not None else np.zeros(len(new_cols))
+    dominated = _dominated_columns(a, cost) & used
+    keep = used & ~dominated
+    a = a[:, np.flatnonzero(keep)].tocsr()
+    matrix, row_weight, _ = _merge_rows(a, problem.weights[rows], np.zeros(len(rows), np.int64))
+    return _Model(
+        columns=new_cols[keep],
+        matrix=matrix,
+        row_weight=row_weight,
+        row_existing=np.zeros(matrix.shape[0], np.int64),
+        constant=constant,
+        dominated=int(dominated.sum()),
+    )
+
+
+def _reduce_backup(problem: CoverageProblem, lam: float) -> _Model:
+    """Reductions valid with backup coverage: rows with two existing cameras out, identical rows merged."""
+    new_cols = np.flatnonzero(~problem.existing)
+    e = _cover_counts(problem, np.flatnonzero(problem.existing))
+    w = problem.weights
+    a_new = problem.coverage[:, new_cols].tocsr()
+    reach = np.diff(a_new.indptr) > 0
+    # Rows at their maximum already (two existing cameras) or that no new site reaches leave the model.
+    fixed = (e >= 2) | ~reach
+    constant = float((w * ((e >= 1) + lam * (e >= 2)))[fixed].sum())
+    rows = np.flatnonzero(~fixed & (w > 0))
+    a = a_new[rows].tocsc()
+    used = np.diff(a.indptr) > 0
+    a = a[:, np.flatnonzero(used)].tocsr()
+    matrix, row_weight, row_existing = _merge_rows(a, w[rows], e[rows])
+    return _Model(
+        columns=new_cols[used],
+        matrix=matrix,
+        row_weight=row_weight,
+        row_existing=row_existing,
+        constant=constant,
+        dominated=0,
+    )
+
+
+def _dominated_columns(a: sp.csc_matrix, cost: FloatArray) -> BoolArray:
+    """Sites whose rows another site covers too, for no more cost (ties: the lower index survives).
+
+    ``j`` is dominated by ``k`` when ``rows(j) ⊆ rows(k)`` and ``(cost_k, -|rows(k)|, k) < (cost_j,
+    -|rows(j)|, j)``: swapping ``j`` for ``k`` never loses weight nor breaks the budget, and the order is
+    strict, so an undominated site dominates every site it outranks: dropping all dominated sites is exact.
+    """
+    m = a.shape[1]
+    binary = a.astype(np.int32)
+    overlap = (binary.T @ binary).tocoo()
+    size = np.diff(a.indptr)
+    j, k, shared = overlap.row, overlap.col, overlap.data
+    subset = (j != k) & (shared == size[j])
+    better = (cost[k] < cost[j]) | (
+        (cost[k] == cost[j]) & ((size[k] > size[j]) | ((size[k] == size[j]) & (k < j)))
+    )
+    dominated = np.zeros(m, dtype=bool)
+    dominated[j[subset & better]] = True
+    return dominated
+
+
+def _merge_rows(
+    a: sp.csr_matrix, weights: FloatArray, existing: IntArray
+) -> tuple[sp.csr_matrix, FloatArray, IntArray]:
+    """Merge rows with the same sites (and existing count), adding their weights; first occurrence order."""
+    a = a.tocsr()
+    a.sort_indices()
+    groups: dict[tuple[int, bytes], int] = {}
+    first: list[int] = []
+    group_of = np.empty(a.shape[0], dtype=np.int64)
+    indptr, indices = a.indptr, a.indices
+    for i in range(a.shape[0]):
+        key = (int(existing[i]), indices[indptr[i] : indptr[i + 1]].tobytes())
+        g = groups.setdefault(key, len(first))
+        if g == len(first):
+            first.append(i)
+        group_of[i] = g
+    merged = np.zeros(len(first), dtype=np.float64)
+    np.add.at(merged, group_of, weights)
+    rows = np.array(first, dtype=np.int64)
+    return a[rows], merged, existing[rows].astype(np.int64)
+
+
+def _backup_weight(problem: CoverageProblem, sites: Sequence[int]) -> float:
+    return float(problem.weights[_cover_counts(problem, sites) >= 2].sum())
+
+
+def _model_value(problem: CoverageProblem, sites: Sequence[int], lam: float) -> float:
+    counts = _cover_counts(problem, sites)
+    w = problem.weights
+    return float(w[counts >= 1].sum() + lam * w[counts >= 2].sum()) if lam else float(w[counts >= 1].sum())
+
+
+def _prune(problem: CoverageProblem, existing: Sequence[int], chosen: Sequence[int], lam: float) -> list[int]:
+    """Drop chosen sites whose removal loses nothing, in index order (the solver may switch on idle sites)."""
+    kept = sorted(chosen)
+    value = _model_value(problem, [*existing, *kept], lam)
+    for j in sorted(chosen):
+        trial = [k for k in kept if k != j]
+        if _model_value(problem, [*existing, *trial], lam) >= value:
+            kept = trial
+    return kept
+
+
+# ---------------------------------------------------------------------------------------------- explaining
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryCover:
+    """Crimes of one category that a site covers.
+
+    Attributes
+    ----------
+    category
+        The category (crime type).
+    crimes
+        How many crimes of it the site's demand points hold.
+    weight
+        Their weight.
+    """
+
+    category: str
+    crimes: int
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class SiteExplanation:
+    """Why a selected site is there.
+
+    Attributes
+    ----------
+    site, site_id
+        Index and identifier.
+    existing
+        Whether it is an existing camera.
+    rank
+        Position in the order given (0 first).
+    demand_points
+        Demand points it covers.
+    covered_weight
+        Their weight.
+    unique_weight
+        Weight it alone covers among the selected sites.
+    shared_weight
+        ``covered_weight - unique_weight``: also covered by another selected site.
+    marginal_gain
+        Weight it added when picked, in the order given.
+    removal_loss
+        Objective lost if it alone were removed from the selection (equals ``unique_weight``).
+    by_category
+        Crimes covered by category, largest weight first (empty without categories).
+    """
+
+    site: int
+    site_id: str
+    existing: bool
+    rank: int
+    demand_points: int
+    covered_weight: float
+    unique_weight: float
+    shared_weight: float
+    marginal_gain: float
+    removal_loss: float
+    by_category: tuple[CategoryCover, ...]
+
+
+def explain_sites(problem: CoverageProblem, selected: Sequence[int]) -> tuple[SiteExplanation, ...]:
+    """Explain each selected site, in the order given (e.g. :attr:`GreedyResult.sites`).
+
+    Parameters
+    ----------
+    problem
+        The problem the sites were selected for.
+    selected
+        Site indices in pick order; use :func:`greedy_order` to order a set.
+
+    Returns
+    -------
+    tuple of SiteExplanation
+        One per site, in the order given. Marginal gains add up to the objective of the whole selection.
+
+    Raises
+    ------
+    DataError
+        An index repeats or is out of range.
+    """
+    chosen = _check_sites(problem, selected)
+    w = problem.weights
+    counts = _cover_counts(problem, chosen)
+    total = float(w[counts >= 1].sum())
+    covered = np.zeros(problem.n_demand, dtype=bool)
+    cats = problem.categories
+    out = []
+    for rank, j in enumerate(chosen):
+        rows = problem.rows_of(j)
+        gain = _gain(problem, j, covered)
+        covered[rows] = True
+        unique = rows[counts[rows] == 1]
+        without = covered_weight(problem, [k for k in chosen if k != j])
+        by_category: tuple[CategoryCover, ...] = ()
+        if cats is not None:
+            crimes = cats.counts[rows].sum(axis=0)
+            weights = cats.weights[rows].sum(axis=0)
+            order = sorted(range(len(cats.names)), key=lambda t: (-weights[t], cats.names[t]))
+            by_category = tuple(
+                CategoryCover(cats.names[t], int(crimes[t]), float(weights[t]))
+                for t in order
+                if crimes[t] > 0
+            )
+        covered_w = float(w[rows].sum())
+        unique_w = float(w[unique].sum())
+        out.append(
+            SiteExplanation(
+                site=j,
+                site_id=problem.site_ids[j],
+                existing=bool(problem.existing[j]),
+                rank=rank,
+                demand_points=len(rows),
+                covered_weight=covered_w,
+                unique_weight=unique_w,
+                shared_weight=covered_w - unique_w,
+                marginal_gain=gain,
+                removal_loss=total - without,
+                by_category=by_category,
+            )
+        )
+    return tuple(out)
