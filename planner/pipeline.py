@@ -286,7 +286,7 @@ def run_plan(settings: PlannerSettings, *, out_dir: Path, progress: Progress | N
         boundary=boundary,
         crimes=crimes,
         arterial_roads=road_lines(graph),
-        sites=frame,
+        sites=frame[frame["kind"] != "anpr"],  # ANPR links are their own layer
         cordon_links=cordon.links,
         title=f"Cordon plan: {settings.boundary_prefix}",
         coverage_radius_m=float(np.max(radius)),
