@@ -7,9 +7,10 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from api import queries
+from api.db import session_scope
 from api.security import Role, allowed
 from api.settings import ApiSettings
 from api.tables import User
@@ -21,16 +22,8 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=F
 
 def get_session(request: Request) -> Iterator[Session]:
     """A session per request: committed when the route returns, rolled back if it raises."""
-    factory: sessionmaker[Session] = request.app.state.sessions
-    session = factory()
-    try:
+    with session_scope(request.app.state.sessions) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def get_settings(request: Request) -> ApiSettings:

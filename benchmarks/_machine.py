@@ -6,18 +6,8 @@ import os
 import resource
 from pathlib import Path
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
 # Shared with ``cordon hardware bench``, which describes the box it measures the same way.
+from hardware.bench import progress_bar
 from hardware.machine import cpu_model, package_version
 
 __all__ = [
@@ -76,16 +66,3 @@ def other_cpu_share(
         return None
     others = (after[0] - before[0]) - (after[1] - before[1]) - exclude_cpu_s
     return round(min(max(others / (wall_s * cpus), 0.0), 1.0), 3)
-
-
-def progress_bar(console: Console) -> Progress:
-    """The progress bar every benchmark stage shows."""
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    )
