@@ -3,7 +3,7 @@
 Run from the repository root::
 
     python benchmarks/planner_bench.py [--demand 10000] [--candidates 3000] [--cameras 50,150]
-        [--time-limit 30] [--spopt-timeout 180] [--spopt-memory-gb 4] [--small 2000x600]
+        [--time-limit 30] [--no-baseline] [--spopt-timeout 180] [--spopt-memory-gb 4] [--small 2000x600]
         [--borough-cameras 20] [--shared DIR] [--seed 1] [--json PATH]
 
 Goals (from the issue): the exact solver within 0.1 % gap in at most 30 s and greedy with its bound in at most
@@ -25,8 +25,12 @@ Instances
 
 Stages
     (a) Synthetic: :func:`planner.coverage.build_coverage` (timed), :func:`~planner.coverage.solve_greedy`
-        (timed, with its posterior bound) and :func:`~planner.coverage.solve_milp` (``--time-limit``,
-        ``mip_rel_gap=1e-3``; timed, HiGHS's status and gap as reported) for each ``--cameras`` budget.
+        (timed, with its posterior bound), the same with ``swaps=True`` (greedy improved by swap local
+        search; timed) and :func:`~planner.coverage.solve_milp` (``--time-limit``, ``mip_rel_gap=1e-3``,
+        default engine with its warm start; timed, HiGHS's status and the gap as reported) for each
+        ``--cameras`` budget. Baseline, measured in the same run unless ``--no-baseline``: the same MILP
+        through :func:`scipy.optimize.milp` without a warm start (the solver before the warm start existed);
+        the report gives its time over ours.
     (b) spopt: ``scipy.spatial.distance.cdist`` + ``spopt.locate.MCLP.from_cost_matrix`` + pulp's CBC on the
         *same* instances (synthetic, small, Knowsley straight-line; the same sites fixed and the same count),
         each in its own process, killed at ``--spopt-timeout`` seconds or ``--spopt-memory-gb`` of resident
@@ -69,6 +73,7 @@ from planner.coverage import (
     Budget,
     CandidateSites,
     CoverageProblem,
+    MilpEngine,
     build_coverage,
     solve_greedy,
     solve_milp,
@@ -134,6 +139,7 @@ class MachineInfo:
     python: str
     numpy: str
     scipy: str
+    highspy: str
     spopt: str
     pulp: str
 
@@ -168,14 +174,25 @@ class GreedyRun:
     gap: float
     evaluations: int
     goal_met: bool
+    swap_seconds: float
+    """:func:`~planner.coverage.solve_greedy` with ``swaps=True``: greedy, its bound and the swap search."""
+    swap_objective: float
+    swap_moves: int
 
 
 @dataclass(frozen=True, slots=True)
 class MilpRun:
-    """HiGHS on the reduced model; seconds of wall time (reductions and model building included)."""
+    """HiGHS on the reduced model; seconds of wall time (reductions, warm start, model building included)."""
 
     cameras: int
+    engine: str
+    warm_start: bool
     seconds: float
+    start_seconds: float
+    """Finding the warm start (greedy, swap searches, solution merging)."""
+    highs_seconds: float
+    start_objective: float | None
+    found_by: str
     status: str
     summary: str
     is_optimal: bool
@@ -269,6 +286,8 @@ class BenchResult:
     synthetic: InstanceInfo
     greedy: tuple[GreedyRun, ...]
     milp: tuple[MilpRun, ...]
+    milp_baseline: tuple[MilpRun, ...]
+    """scipy.optimize.milp without a warm start, same instances and limits (empty with ``--no-baseline``)."""
     small: InstanceInfo
     spopt: tuple[SpoptRun, ...]
     borough: BoroughResult | None
@@ -624,15 +643,24 @@ def _own_peak_rss_mb() -> float:
 
 
 def _solve_all(
-    problem: CoverageProblem, cameras: Sequence[int], time_limit_s: float, progress: Progress, label: str
-) -> tuple[list[GreedyRun], list[MilpRun]]:
-    greedy_runs, milp_runs = [], []
+    problem: CoverageProblem,
+    cameras: Sequence[int],
+    time_limit_s: float,
+    progress: Progress,
+    label: str,
+    *,
+    baseline: bool,
+) -> tuple[list[GreedyRun], list[MilpRun], list[MilpRun]]:
+    greedy_runs, milp_runs, baseline_runs = [], [], []
     for k in cameras:
         task = progress.add_task(f"{label}: greedy + MILP, {k} cameras", total=None)
         budget = Budget(cameras=k)
         t0 = time.perf_counter()
         greedy = solve_greedy(problem, budget)
         greedy_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        swapped = solve_greedy(problem, budget, swaps=True)
+        swap_s = time.perf_counter() - t0
         greedy_runs.append(
             GreedyRun(
                 cameras=k,
@@ -644,32 +672,57 @@ def _solve_all(
                 gap=round(greedy.gap, 5),
                 evaluations=greedy.evaluations,
                 goal_met=greedy_s <= GOAL_GREEDY_S,
+                swap_seconds=round(swap_s, 4),
+                swap_objective=round(swapped.objective, 3),
+                swap_moves=swapped.swap_moves,
             )
         )
-        t0 = time.perf_counter()
-        exact = solve_milp(problem, budget, time_limit_s=time_limit_s, mip_rel_gap=GOAL_MILP_GAP)
-        milp_s = time.perf_counter() - t0
-        milp_runs.append(
-            MilpRun(
-                cameras=k,
-                seconds=round(milp_s, 3),
-                status=exact.status,
-                summary=exact.summary,
-                is_optimal=exact.is_optimal,
-                objective=None if exact.objective is None else round(exact.objective, 3),
-                dual_bound=None if exact.dual_bound is None else round(exact.dual_bound, 3),
-                gap=None if exact.gap is None else round(exact.gap, 6),
-                mip_gap=None if exact.mip_gap is None else round(exact.mip_gap, 6),
-                model_rows=exact.model_rows,
-                model_binaries=exact.model_binaries,
-                dominated_sites=exact.dominated_sites,
-                nodes=exact.node_count,
-                greedy_share=round(greedy.objective / exact.objective, 5) if exact.objective else None,
-                goal_met=exact.gap is not None and exact.gap <= GOAL_MILP_GAP and milp_s <= GOAL_MILP_S,
+        milp_runs.append(_milp_run(problem, budget, time_limit_s, greedy.objective, engine=None, warm=True))
+        if baseline:
+            baseline_runs.append(
+                _milp_run(problem, budget, time_limit_s, greedy.objective, engine="scipy", warm=False)
             )
-        )
         progress.update(task, total=1, completed=1)
-    return greedy_runs, milp_runs
+    return greedy_runs, milp_runs, baseline_runs
+
+
+def _milp_run(
+    problem: CoverageProblem,
+    budget: Budget,
+    time_limit_s: float,
+    greedy_objective: float,
+    *,
+    engine: MilpEngine | None,
+    warm: bool,
+) -> MilpRun:
+    t0 = time.perf_counter()
+    exact = solve_milp(
+        problem, budget, time_limit_s=time_limit_s, mip_rel_gap=GOAL_MILP_GAP, engine=engine, warm_start=warm
+    )
+    milp_s = time.perf_counter() - t0
+    return MilpRun(
+        cameras=budget.cameras or 0,
+        engine=exact.engine,
+        warm_start=warm,
+        seconds=round(milp_s, 3),
+        start_seconds=round(exact.start_s, 3),
+        highs_seconds=round(exact.highs_s, 3),
+        start_objective=None if exact.start_objective is None else round(exact.start_objective, 3),
+        found_by=exact.found_by,
+        status=exact.status,
+        summary=exact.summary,
+        is_optimal=exact.is_optimal,
+        objective=None if exact.objective is None else round(exact.objective, 3),
+        dual_bound=None if exact.dual_bound is None else round(exact.dual_bound, 3),
+        gap=None if exact.gap is None else round(exact.gap, 6),
+        mip_gap=None if exact.mip_gap is None else round(exact.mip_gap, 6),
+        model_rows=exact.model_rows,
+        model_binaries=exact.model_binaries,
+        dominated_sites=exact.dominated_sites,
+        nodes=exact.node_count,
+        greedy_share=round(greedy_objective / exact.objective, 5) if exact.objective else None,
+        goal_met=exact.gap is not None and exact.gap <= GOAL_MILP_GAP and milp_s <= GOAL_MILP_S,
+    )
 
 
 def _build(
@@ -693,6 +746,7 @@ def run_benchmark(
     shared: Path,
     seed: int,
     console: Console,
+    baseline: bool = True,
 ) -> BenchResult:
     """Run every stage and return the results (see the module docstring).
 
@@ -716,6 +770,8 @@ def run_benchmark(
         Generator seed.
     console
         Where progress goes.
+    baseline
+        Also solve each synthetic budget with the baseline MILP (scipy, no warm start).
     """
     started_at = datetime.now(UTC)
     load_start, cpu_start = load_average(), cpu_seconds()
@@ -728,7 +784,9 @@ def run_benchmark(
         d_xy, d_w, s_xy, radius = synthetic_instance(demand, candidates, seed)
         problem, synthetic = _build("synthetic", d_xy, d_w, s_xy, radius)
         progress.update(task, total=1, completed=1)
-        greedy_runs, milp_runs = _solve_all(problem, cameras, time_limit_s, progress, "(a)")
+        greedy_runs, milp_runs, baseline_runs = _solve_all(
+            problem, cameras, time_limit_s, progress, "(a)", baseline=baseline
+        )
 
         task = progress.add_task(f"(b) spopt on the synthetic instance, {cameras[-1]} cameras", total=None)
         last = milp_runs[-1]
@@ -818,6 +876,7 @@ def run_benchmark(
         synthetic=synthetic,
         greedy=tuple(greedy_runs),
         milp=tuple(milp_runs),
+        milp_baseline=tuple(baseline_runs),
         small=small_info,
         spopt=tuple(spopt_runs),
         borough=borough,
@@ -853,6 +912,7 @@ def machine_info() -> MachineInfo:
         python=platform.python_version(),
         numpy=package_version("numpy"),
         scipy=package_version("scipy"),
+        highspy=package_version("highspy"),
         spopt=package_version("spopt"),
         pulp=package_version("pulp"),
     )
@@ -878,7 +938,8 @@ def _tables(result: BenchResult) -> list[Table]:
     machine.add_row("CPU", f"{m.cpu_model}; {m.cpu_count} logical CPUs")
     machine.add_row(
         "versions",
-        f"Python {m.python}, numpy {m.numpy}, scipy {m.scipy} (HiGHS), spopt {m.spopt}, pulp {m.pulp}",
+        f"Python {m.python}, numpy {m.numpy}, scipy {m.scipy} (HiGHS), highspy {m.highspy}, spopt {m.spopt}, "
+        f"pulp {m.pulp}",
     )
     la, lb = result.load_average_start, result.load_average_end
     machine.add_row("load average", f"start {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}; end {lb[0]:.2f} {lb[1]:.2f}")
@@ -917,6 +978,7 @@ def _tables(result: BenchResult) -> list[Table]:
     solvers = Table(title=f"(a) Synthetic {s.demand:,} demand x {s.candidates:,} candidates")
     for name in ("cameras", "solver", "seconds", "objective", "bound", "gap", "notes", "goal"):
         solvers.add_column(name, justify="right" if name not in ("solver", "notes") else "left")
+    baselines: dict[int, MilpRun] = {run.cameras: run for run in result.milp_baseline}
     for g, x in zip(result.greedy, result.milp, strict=True):
         solvers.add_row(
             str(g.cameras),
@@ -930,17 +992,47 @@ def _tables(result: BenchResult) -> list[Table]:
             f"{g.evaluations:,} gains computed",
             f"<= {GOAL_GREEDY_S:g} s {_verdict(g.goal_met)}",
         )
+        swap_gap = (g.bound - g.swap_objective) / g.bound if g.bound else 0.0
+        share = f"{g.swap_objective / x.objective:.2%}" if x.objective else "-"
         solvers.add_row(
             "",
-            "HiGHS MILP",
-            f"{x.seconds:.2f}",
-            _opt(x.objective),
-            _opt(x.dual_bound),
-            "-" if x.gap is None else f"{x.gap:.3%}",
-            f"{x.summary}; HiGHS gap {_opt(x.mip_gap, '.3%')}; model {x.model_rows:,} rows x "
-            f"{x.model_binaries:,} sites ({x.dominated_sites:,} dominated dropped); {x.nodes} nodes",
-            f"<= {GOAL_MILP_GAP:.1%} in <= {GOAL_MILP_S:g} s {_verdict(x.goal_met)}",
+            "greedy + swaps",
+            f"{g.swap_seconds:.3f}",
+            f"{g.swap_objective:,.1f}",
+            f"{g.bound:,.1f}",
+            f"{swap_gap:.2%}",
+            f"{share} of the MILP's objective; {g.swap_moves} swap moves (1-swap local optimum)",
+            "",
         )
+        rows = [(x, "HiGHS MILP")]
+        if x.cameras in baselines:
+            rows.append((baselines[x.cameras], "baseline MILP"))
+        for mrun, label in rows:
+            notes = (
+                f"{mrun.summary}; {mrun.engine}"
+                + (
+                    f", warm start {_opt(mrun.start_objective)} in {mrun.start_seconds:.2f} s, HiGHS "
+                    f"{mrun.highs_seconds:.2f} s, solution from {mrun.found_by}"
+                    if mrun.warm_start
+                    else ", no warm start"
+                )
+                + f"; HiGHS gap {_opt(mrun.mip_gap, '.3%')}; model {mrun.model_rows:,} rows x "
+                f"{mrun.model_binaries:,} sites ({mrun.dominated_sites:,} dominated dropped); "
+                f"{mrun.nodes} nodes"
+            )
+            if mrun is not x and x.seconds > 0:
+                stopped = not mrun.is_optimal and mrun.status == "Time limit reached"
+                notes += f"; {'> ' if stopped else ''}{mrun.seconds / x.seconds:.1f}x our time"
+            solvers.add_row(
+                "",
+                label,
+                f"{mrun.seconds:.2f}",
+                _opt(mrun.objective),
+                _opt(mrun.dual_bound),
+                "-" if mrun.gap is None else f"{mrun.gap:.3%}",
+                notes,
+                f"<= {GOAL_MILP_GAP:.1%} in <= {GOAL_MILP_S:g} s {_verdict(mrun.goal_met)}",
+            )
 
     spopt = Table(title="(b) PySAL spopt MCLP (cdist + from_cost_matrix + CBC) on the same instances")
     for name in (
@@ -1057,6 +1149,12 @@ def _parser() -> argparse.ArgumentParser:
         "--time-limit", type=float, default=GOAL_MILP_S, help="HiGHS time limit, s (default 30)"
     )
     parser.add_argument(
+        "--baseline",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also solve with scipy.optimize.milp without a warm start, for comparison (default: yes)",
+    )
+    parser.add_argument(
         "--small", type=_size, default=(2_000, 600), help="spopt's small instance (default 2000x600)"
     )
     parser.add_argument("--spopt-timeout", type=float, default=180.0, help="per spopt run, s (default 180)")
@@ -1100,6 +1198,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         shared=args.shared,
         seed=args.seed,
         console=console,
+        baseline=args.baseline,
     )
     print_report(result, console)
     data = result.to_dict()

@@ -38,6 +38,7 @@ from planner.coverage import (
     CandidateSites,
     CoverageProblem,
     Demand,
+    MilpEngine,
     SiteCost,
     SiteKind,
     SitePoint,
@@ -87,6 +88,7 @@ def test_public_api_is_pinned() -> None:
         "Dori",
         "GreedyResult",
         "GreedyRule",
+        "MilpEngine",
         "MilpResult",
         "SiteCost",
         "SiteExplanation",
@@ -323,15 +325,32 @@ def assert_within_budget(problem: CoverageProblem, picks: Sequence[int], budget:
         assert problem.costs[list(picks)].sum() <= budget.money + EPS
 
 
+ENGINES: tuple[MilpEngine, ...] = ("highspy", "scipy")
+
+
 @settings(max_examples=150, deadline=None)
-@given(problem=problems(), budget=budgets)
-def test_greedy_objective_le_milp_optimum_le_greedy_bound(problem: CoverageProblem, budget: Budget) -> None:
+@given(problem=problems(), budget=budgets, engine=st.sampled_from(ENGINES), warm_start=st.booleans())
+def test_greedy_objective_le_milp_optimum_le_greedy_bound(
+    problem: CoverageProblem, budget: Budget, engine: MilpEngine, warm_start: bool
+) -> None:
     optimum = brute_force(problem, budget)
     greedy = solve_greedy(problem, budget)
-    exact = solve_milp(problem, budget, time_limit_s=30, mip_rel_gap=0.0)
+    exact = solve_milp(
+        problem, budget, time_limit_s=30, mip_rel_gap=0.0, engine=engine, warm_start=warm_start
+    )
 
     assert exact.is_optimal
     assert exact.status in {"Optimal", "Not run"}
+    if exact.status == "Optimal":
+        assert exact.engine == engine
+        # The warm start is a feasible solution: never better than the optimum; HiGHS's answer is kept
+        # unless the start is at least as good, and then the start is said to be the source.
+        assert (exact.start_objective is not None) == warm_start
+        if exact.start_objective is not None:
+            assert greedy.objective - EPS <= exact.start_objective <= optimum + EPS
+            assert (exact.found_by == "local search") == (exact.start_objective >= optimum - EPS)
+        else:
+            assert exact.found_by == "HiGHS"
     assert exact.objective == pytest.approx(optimum, abs=EPS)
     assert exact.dual_bound is not None
     assert exact.dual_bound == pytest.approx(optimum, abs=EPS)  # proved: bound and solution meet
@@ -352,6 +371,55 @@ def test_greedy_objective_le_milp_optimum_le_greedy_bound(problem: CoverageProbl
     # The exact solver keeps no idle site: each pick loses weight when removed.
     for j in exact.picks:
         assert model_value(problem, [k for k in exact.sites if k != j]) < optimum
+
+
+# Sites A = {r0, r1}, B = {r2, r3}, C = {r0, r2, r4}; weights 1, 1, 1, 1, 0.5: greedy takes C then A (3.5),
+# the optimum is A + B (4), one swap away.
+GREEDY_TRAP = CoverageProblem(
+    np.array([1, 1, 1, 1, 0.5]),
+    np.array([2.0, 2.0, 1.0]),
+    sp.csr_matrix(np.array([[1, 0, 1], [1, 0, 0], [0, 1, 1], [0, 1, 0], [0, 0, 1]], dtype=bool)),
+    np.zeros(3, bool),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(problem=problems(max_n=16, max_m=8), budget=budgets)
+@example(problem=GREEDY_TRAP, budget=Budget(cameras=2))
+@example(problem=GREEDY_TRAP, budget=Budget(cameras=2, money=4.0))
+def test_swaps_reach_a_one_swap_local_optimum(problem: CoverageProblem, budget: Budget) -> None:
+    plain = solve_greedy(problem, budget)
+    swapped = solve_greedy(problem, budget, swaps=True)
+    optimum = brute_force(problem, budget)
+
+    assert swapped.greedy_objective == plain.objective == plain.greedy_objective
+    assert plain.swap_moves == 0
+    assert plain.objective - EPS <= swapped.objective <= optimum + EPS <= swapped.bound + 2 * EPS
+    assert swapped.bound == pytest.approx(plain.bound)
+    assert swapped.gap == pytest.approx(
+        (swapped.bound - swapped.objective) / swapped.bound if swapped.bound else 0
+    )
+    if swapped.objective > plain.objective + EPS:
+        assert swapped.swap_moves > 0
+        assert list(swapped.picks) == list(greedy_order(problem, swapped.sites)[len(swapped.existing) :])
+    assert_within_budget(problem, swapped.picks, budget)
+    assert model_value(problem, swapped.sites) == pytest.approx(swapped.objective)
+    assert swapped.objective == pytest.approx(swapped.existing_objective + sum(swapped.gains))
+    assert swapped.cost == pytest.approx(problem.costs[list(swapped.picks)].sum())
+    # No single move gains: take one pick out (or none, if the budget has room) and put one new site in.
+    picks = list(swapped.picks)
+    outs: list[int | None] = [*picks, None]
+    for out in outs:
+        kept = [j for j in picks if j != out]
+        for k in np.flatnonzero(~problem.existing):
+            trial = [*kept, int(k)]
+            if int(k) in picks or (
+                out is None and budget.cameras is not None and len(trial) > budget.cameras
+            ):
+                continue
+            if budget.money is not None and problem.costs[trial].sum() > budget.money + EPS:
+                continue
+            assert model_value(problem, [*swapped.existing, *trial]) <= swapped.objective + EPS
 
 
 def naive_greedy(problem: CoverageProblem, k: int) -> list[int]:
@@ -461,7 +529,12 @@ def test_results_never_change_run_to_run() -> None:
     problem = build_coverage(demand, rng.uniform(0, 3, 800), sites, 150.0)
     for budget in (Budget(cameras=12), Budget(money=30.0)):
         assert solve_greedy(problem, budget) == solve_greedy(problem, budget)
-        assert solve_milp(problem, budget, time_limit_s=30) == solve_milp(problem, budget, time_limit_s=30)
+        assert solve_greedy(problem, budget, swaps=True) == solve_greedy(problem, budget, swaps=True)
+        for engine in ENGINES:
+            first = solve_milp(problem, budget, time_limit_s=30, engine=engine)
+            assert first == solve_milp(problem, budget, time_limit_s=30, engine=engine)
+            assert first.is_optimal
+            assert first.start_objective is not None
 
 
 # ----------------------------------------------------------------------------------------- the spopt oracle
@@ -516,7 +589,10 @@ def test_milp_optimum_equals_spopt_mclp(
     assert solve_greedy(problem, Budget(cameras=k)).bound >= ours.objective - EPS
 
 
-def test_time_limited_solve_is_not_called_optimal() -> None:
+@pytest.mark.parametrize(
+    ("engine", "warm_start"), [("scipy", False), ("scipy", True), ("highspy", False), ("highspy", True)]
+)
+def test_time_limited_solve_is_not_called_optimal(engine: MilpEngine, warm_start: bool) -> None:
     """A 10k x 3k clustered instance that HiGHS needs far longer than a second for (about 30 s here)."""
     rng = np.random.default_rng(11)
     centres = rng.uniform(0, 10_000, (60, 2))
@@ -525,11 +601,15 @@ def test_time_limited_solve_is_not_called_optimal() -> None:
     near = demand[rng.choice(len(demand), 1500, replace=False)] + rng.normal(0, 50, (1500, 2))
     sites = CandidateSites.from_xy(np.vstack([rng.uniform(0, 10_000, (1500, 2)), near]))
     problem = build_coverage(demand, rng.integers(1, 6, len(demand)).astype(float), sites, 190.0)
-    for limit in (0.5, 1.0, 2.0, 4.0):  # until HiGHS has some solution (the first heuristics take < 1 s)
-        result = solve_milp(problem, Budget(cameras=150), time_limit_s=limit)
-        if result.has_solution:
+    # Until there is a solution and a bound (HiGHS's first heuristics and its root LP take < 1 s).
+    for limit in (0.5, 1.0, 2.0, 4.0):
+        result = solve_milp(
+            problem, Budget(cameras=150), time_limit_s=limit, engine=engine, warm_start=warm_start
+        )
+        if result.has_solution and result.dual_bound is not None:
             break
     assert result.has_solution
+    assert result.engine == engine
     assert result.status == "Time limit reached"
     assert "Time limit reached" in result.message
     assert not result.is_optimal
@@ -537,15 +617,28 @@ def test_time_limited_solve_is_not_called_optimal() -> None:
     assert result.objective is not None
     assert result.dual_bound is not None
     assert result.gap is not None
-    assert result.mip_gap is not None
-    assert result.mip_gap > 1e-3  # HiGHS stopped short of the requested gap
     assert result.objective <= result.dual_bound
     assert result.gap == pytest.approx((result.dual_bound - result.objective) / result.dual_bound)
+    assert result.gap > 1e-3  # stopped short of the requested gap, whoever found the solution
     assert_within_budget(problem, result.picks, Budget(cameras=150))
+    if warm_start:
+        # The start (greedy improved by swaps and merging) is known before HiGHS runs, so there is always a
+        # solution; it is reported when HiGHS found nothing better, and said to be the local search's.
+        assert result.start_objective is not None
+        assert result.objective >= result.start_objective - EPS
+        assert (result.found_by == "local search") == (result.objective <= result.start_objective + EPS)
+        assert result.start_objective >= solve_greedy(problem, Budget(cameras=150)).objective
+    else:
+        assert result.start_objective is None
+        assert result.found_by == "HiGHS"
+        assert result.mip_gap is not None
+        assert result.mip_gap > 1e-3  # HiGHS stopped short of the requested gap
     with pytest.raises(DataError, match="time_limit_s"):
         solve_milp(problem, Budget(cameras=1), time_limit_s=0)
     with pytest.raises(DataError, match="mip_rel_gap"):
         solve_milp(problem, Budget(cameras=1), time_limit_s=1, mip_rel_gap=1.5)
+    with pytest.raises(DataError, match="engine"):
+        solve_milp(problem, Budget(cameras=1), time_limit_s=1, engine="cplex")  # type: ignore[arg-type]
 
 
 def test_posterior_bounds_on_a_problem_greedy_gets_wrong() -> None:
@@ -555,10 +648,7 @@ def test_posterior_bounds_on_a_problem_greedy_gets_wrong() -> None:
     prefix is the two largest gains, 2.5 + 2 = 4.5; after C it is 2.5 + 1 + 1 = 4.5; after C, A it is 3.5 + 1
     = 4.5. The linear relaxation's optimum is 4 (A + B), and the Lagrangian bound reaches it.
     """
-    cover = np.array([[1, 0, 1], [1, 0, 0], [0, 1, 1], [0, 1, 0], [0, 0, 1]], dtype=bool)
-    problem = CoverageProblem(
-        np.array([1, 1, 1, 1, 0.5]), np.array([2.0, 2.0, 1.0]), sp.csr_matrix(cover), np.zeros(3, bool)
-    )
+    problem = GREEDY_TRAP
     greedy = solve_greedy(problem, Budget(cameras=2))
     assert greedy.picks == (2, 0)
     assert greedy.gains == (2.5, 1.0)
@@ -568,6 +658,11 @@ def test_posterior_bounds_on_a_problem_greedy_gets_wrong() -> None:
     assert greedy.bound == greedy.lagrangian_bound
     assert greedy.gap == pytest.approx(0.5 / 4.0, abs=1e-6)
     assert solve_greedy(problem, Budget(cameras=2), lagrangian_steps=0).bound == 4.5
+    # One swap (C out, B in) reaches the optimum, within the same bound.
+    swapped = solve_greedy(problem, Budget(cameras=2), swaps=True)
+    assert (swapped.picks, swapped.gains, swapped.objective) == ((0, 1), (2.0, 2.0), 4.0)
+    assert (swapped.greedy_objective, swapped.swap_moves, swapped.bound) == (3.5, 1, greedy.bound)
+    assert swapped.gap == pytest.approx(0.0, abs=1e-6)
     exact = solve_milp(problem, Budget(cameras=2), time_limit_s=10, mip_rel_gap=0.0)
     assert exact.sites == (0, 1)
     assert exact.objective == exact.dual_bound == 4.0

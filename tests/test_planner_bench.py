@@ -37,12 +37,26 @@ def test_planner_bench_runs_every_stage_and_spopt_agrees(tmp_path: Path) -> None
 
     assert result["synthetic"]["demand"] == 1500
     assert result["synthetic"]["candidates"] == 450
-    for greedy, milp in zip(result["greedy"], result["milp"], strict=True):
+    for greedy, milp, baseline in zip(result["greedy"], result["milp"], result["milp_baseline"], strict=True):
         assert greedy["seconds"] > 0
         assert milp["is_optimal"]
         assert greedy["objective"] <= milp["dual_bound"] + 1e-6
         assert milp["objective"] <= greedy["bound"] + 1e-6
         assert 0 < milp["greedy_share"] <= 1.001
+        # Swaps only improve greedy, within the same bounds.
+        assert greedy["objective"] <= greedy["swap_objective"] <= milp["dual_bound"] + 1e-6
+        assert greedy["swap_seconds"] > 0
+        # Ours: highspy with the warm start; the baseline: scipy's milp without one, on the same budget.
+        assert (milp["engine"], milp["warm_start"]) == ("highspy", True)
+        assert milp["start_objective"] <= milp["objective"] + 1e-6
+        assert milp["found_by"] in {"HiGHS", "local search"}
+        assert milp["seconds"] >= milp["start_seconds"] + milp["highs_seconds"] > 0
+        assert (baseline["engine"], baseline["warm_start"]) == ("scipy", False)
+        assert baseline["start_objective"] is None
+        assert baseline["cameras"] == milp["cameras"]
+        assert baseline["is_optimal"]
+        assert baseline["objective"] <= milp["dual_bound"] + 1e-6  # both within 0.1 % of the same optimum
+        assert milp["objective"] <= baseline["dual_bound"] + 1e-6
     # spopt finishes these small instances and finds the same optimum (ours exact on the last two).
     assert [run["outcome"] for run in result["spopt"]] == ["solved"] * 3
     assert all(run["objectives_match"] for run in result["spopt"][1:])
