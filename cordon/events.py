@@ -12,10 +12,16 @@ bytes are served by the API unchanged.
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
+import inspect
 import json
+import re
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, TypeAlias
+from typing import Annotated, Any, Final, Literal, TypeAlias
 
 from pydantic import (
     AfterValidator,
@@ -49,6 +55,8 @@ __all__ = [
     "SchemaVersionError",
     "decode",
     "encode",
+    "screen_plate_reads",
+    "screen_plate_reads_active",
     "utc_now",
 ]
 
@@ -319,3 +327,112 @@ def decode(data: bytes | str) -> AnyEvent:
         for err in error.errors()
     )
     raise EventDecodeError(f"invalid {raw.get('type', 'event')!s} message: {problems}") from error
+
+
+# --- A fast, strict screen of plate reads -------------------------------------------------------------------
+#
+# Decoding a PlateRead with pydantic costs about 6 us, most of which a stream consumer does not need for the
+# vast majority of reads that match nothing. The screen below recognises, with one regular expression, a
+# message in exactly the form encode() writes, and checks every rule of PlateRead on it (types, lengths,
+# patterns, ranges, the validators), so that whatever it accepts, decode() accepts too, with the same plate
+# and confidence. Anything else (another key order, escapes in strings, other number or date spellings,
+# invalid values) is not screened, and must be decoded to find out; the screen never rejects a message.
+# It is written against the PlateRead and BBox classes below, and switches itself off (every message then
+# needs decoding) if their source changes, until it is checked against the new definition and re-pinned.
+
+_SCREENED_SOURCE_SHA256: Final = "6cc3e53f706a30f8284db5cdd4ae92baee118e64541dc7a60071a018b7f39b09"
+"""SHA-256 of the source of PlateRead, BBox and _to_utc_ms, which the screen is written for."""
+
+_TEXT: Final = r"[\x20\x21\x23-\x5b\x5d-\x7e]"  # printable ASCII but " and \: a JSON string without escapes
+_UNIT: Final = r"(?:0(?:\.[0-9]+)?|1(?:\.0+)?)"  # a JSON number from 0 to 1
+_COUNT: Final = r"(?:0|[1-9][0-9]{0,17})"  # a JSON integer >= 0 that fits in 64 bits
+_SCREEN_VALUES: Final = {
+    "type": '"plate_read"',
+    "schema_version": "1",
+    "read_id": '"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"',
+    "camera_id": f'"{_TEXT}{{1,64}}"',
+    "edge_box_id": f'"{_TEXT}{{1,64}}"',
+    # UTC, as encode() writes it; the calendar (30 February) is checked with datetime.fromisoformat.
+    "captured_at": '"(?P<captured_at>[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])'
+    'T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,6})?)Z"',
+    "plate_raw": f'"{_TEXT}{{0,16}}"',
+    "plate": '"(?P<plate>[A-Z0-9]{1,10})"',
+    "plate_format": f'(?:null|"{_TEXT}*")',
+    "confidence": f"(?P<confidence>{_UNIT})",
+    # At least one value: an empty list never has the plate's length.
+    "char_confidences": f"(?:null|\\[(?P<char_confidences>{_UNIT}(?:,{_UNIT})*)\\])",
+    "bbox": f'\\{{"x1":(?P<x1>{_COUNT}),"y1":(?P<y1>{_COUNT}),'
+    f'"x2":(?P<x2>{_COUNT}),"y2":(?P<y2>{_COUNT})\\}}',
+    "direction": '(?:null|"in"|"out")',
+    "frames": "[1-9][0-9]{0,17}",
+    # URL-safe, padded base64 (as encode() writes bytes); that the unused bits are zero is checked after.
+    "crop_jpeg": '(?:null|"(?P<crop_jpeg>(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2}==|[A-Za-z0-9_-]{3}=)?)")',
+    "crop_ref": f'(?:null|"{_TEXT}{{0,512}}")',
+}
+
+
+def _screened_source_sha256() -> str | None:
+    try:
+        source = "".join(inspect.getsource(item) for item in (PlateRead, BBox, _to_utc_ms))
+    except (OSError, TypeError):  # no source (a frozen build): the screen stays off
+        return None
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+
+
+@functools.cache
+def _compile_screen() -> re.Pattern[bytes] | None:
+    """The screen's expression (compiled once), or None if PlateRead is not what it was written for."""
+    if _screened_source_sha256() != _SCREENED_SOURCE_SHA256 or set(PlateRead.model_fields) != set(
+        _SCREEN_VALUES
+    ):
+        return None
+    body = ",".join(f'"{name}":{_SCREEN_VALUES[name]}' for name in PlateRead.model_fields)
+    return re.compile(("\\{" + body + "\\}").encode("ascii"))
+
+
+def screen_plate_reads_active() -> bool:
+    """Whether :func:`screen_plate_reads` screens anything (False: PlateRead changed since it was written)."""
+    return _compile_screen() is not None
+
+
+def screen_plate_reads(values: Sequence[bytes]) -> list[tuple[str, float] | None]:
+    """The plate and confidence of each message that is certainly a valid :class:`PlateRead`, cheaply.
+
+    A message is screened if it is a plate read in exactly the form :func:`encode` writes and satisfies every
+    rule of :class:`PlateRead`; :func:`decode` then returns a read with the same ``plate`` and
+    ``confidence``. A message that is not screened may still be valid (written by another encoder): decode it
+    to know, and to learn what is wrong with it. About 2.5 us per read, against 6 us for :func:`decode`.
+
+    Returns
+    -------
+    list
+        ``(plate, confidence)`` per message, or None for a message that must be decoded.
+    """
+    screen = _compile_screen()
+    if screen is None:
+        return [None] * len(values)
+    out: list[tuple[str, float] | None] = []
+    parse_time = datetime.fromisoformat
+    for value in values:
+        found = screen.fullmatch(value) if isinstance(value, bytes) else None
+        if found is None:
+            out.append(None)
+            continue
+        plate = found["plate"]
+        chars = found["char_confidences"]
+        crop = found["crop_jpeg"]
+        if (
+            (chars is not None and chars.count(b",") + 1 != len(plate))
+            or int(found["x2"]) < int(found["x1"])
+            or int(found["y2"]) < int(found["y1"])
+            or (crop is not None and base64.urlsafe_b64encode(base64.urlsafe_b64decode(crop)) != crop)
+        ):
+            out.append(None)
+            continue
+        try:
+            parse_time(found["captured_at"].decode("ascii"))
+        except ValueError:
+            out.append(None)
+            continue
+        out.append((plate.decode("ascii"), float(found["confidence"])))
+    return out

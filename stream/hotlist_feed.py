@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
 from cordon.errors import BrokerError
@@ -151,15 +152,20 @@ class HotlistFollower:
             if end == 0:
                 self.caught_up.set()
             while not self._stop.is_set():
-                for records in consumer.poll(timeout_ms=500).values():
-                    for record in records:
-                        version = _feed(assembler, record.value)
-                        if version is not None:
-                            self.on_version(version)
+                self._apply(assembler, consumer.poll(timeout_ms=500))
                 if not self.caught_up.is_set() and consumer.position(partition) >= end:
                     self.caught_up.set()
         finally:
             consumer.close()
+
+    def _apply(self, assembler: VersionAssembler, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        # A function of its own, so that the polled chunks (hundreds of MB of JSON for a national list) and
+        # the version made of them are dropped on return, not kept by loop variables until the next message.
+        for records in batch.values():
+            for record in records:
+                version = _feed(assembler, record.value)
+                if version is not None:
+                    self.on_version(version)
 
     def stop(self) -> None:
         """Stop following."""

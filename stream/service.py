@@ -1,28 +1,53 @@
 """Kafka adapter of the matcher: consume reads in a consumer group, publish hits, commit only after.
 
-Delivery: at-least-once. Offsets are committed only after every hit (and dead letter) of the polled batch
-has been acknowledged by the broker; a crash replays the uncommitted reads, and because a hit's id is derived
-from the read id and the entry id, the replay produces the same hit ids, which downstream consumers drop.
-Malformed messages go to ``cordon.dlq`` with the reason; the matcher never stops on bad input.
+Each polled batch is decoded and matched as a whole (:meth:`stream.core.ReadMatcher.match_batch`), and its
+hits and dead letters are handed to the producer without waiting for them: the next batch is polled and
+matched while they are on their way.
+
+Delivery: at-least-once. A batch's offsets are committed only once every hit (and dead letter) produced for
+it, and for every earlier batch, has been acknowledged by the broker: sent batches wait in order in a queue,
+and after each poll the longest prefix of fully acknowledged batches is committed (asynchronously; the
+commit of a later prefix covers one that was lost). Before partitions are given up in a rebalance, and at
+shutdown, the producer is flushed and everything acknowledged is committed synchronously. If a send fails,
+nothing more is committed: the consumer rewinds to the last committed offsets and the reads are matched
+again. A crash replays the uncommitted reads too; because a hit's id is derived from the read id and the
+entry id, a replay produces the same hit ids, which downstream consumers drop. Malformed messages go to
+``cordon.dlq`` with the reason; the matcher never stops on bad input.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import signal
 import threading
 import time
 import traceback
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import FrameType
+from typing import Final
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
+from kafka.producer.future import FutureRecordMetadata
 from prometheus_client import Counter, Gauge, Histogram
 
 from cordon.errors import BrokerError
-from cordon.events import DeadLetter, EventDecodeError, HotlistHit, PlateRead, decode, encode, utc_now
+from cordon.events import (
+    DeadLetter,
+    EventDecodeError,
+    HotlistHit,
+    PlateRead,
+    decode,
+    encode,
+    screen_plate_reads,
+    utc_now,
+)
 from cordon.kafka import ensure_topics, wait_for_broker
 from edge.publisher import close_producer, make_producer
 from stream.alerts import AlertDeduper
@@ -49,23 +74,77 @@ READ_TO_HIT = Histogram(
 )
 
 
-class _LogRebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Logs partition moves, so operators (and tests) can see how the group split the reads."""
+_MAX_IN_FLIGHT: Final = 8
+"""Most polled batches whose hits may be unacknowledged at once; beyond it the loop waits for the oldest."""
+_BUSY_POLL_MS: Final = 5
+"""Poll timeout while batches await acknowledgement, so they are committed soon after their acks."""
+_ACK_TIMEOUT_S: Final = 30.0
+_SHUTDOWN_FLUSH_S: Final = 5.0
+"""Longest wait for hits in flight when the matcher stops (what is not acknowledged then is replayed), s."""
+_HAND_OVER_FLUSH_S: Final = 3.0
+"""Longest wait for hits in flight when partitions are revoked (heartbeats wait meanwhile), seconds."""
 
-    def __init__(self, instance_id: str) -> None:
-        self.instance_id = instance_id
+
+@dataclass(slots=True)
+class _SentBatch:
+    """A matched batch whose hits and dead letters are with the producer; committed once all are acked."""
+
+    offsets: dict[TopicPartition, OffsetAndMetadata]
+    reads: int
+    futures: list[FutureRecordMetadata] = field(default_factory=list)
+    hit_kinds: list[str] = field(default_factory=list)
+    captured: list[datetime] = field(default_factory=list)
+
+    def acknowledged(self) -> bool:
+        """Whether every send is done; raises :class:`BrokerError` if one of them failed."""
+        for future in self.futures:
+            if not future.is_done:
+                return False
+            if future.failed():
+                raise BrokerError(f"hit not acknowledged; reads will be replayed: {future.exception}")
+        return True
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Hands partitions over in a rebalance; logs partition moves, so operators (and tests) can see them.
+
+    kafka-python calls it on the consumer's network thread while the consume loop waits in ``poll``, so it
+    must not make blocking consumer calls (they would deadlock): it commits asynchronously.
+    """
+
+    def __init__(self, service: MatcherService) -> None:
+        self.service = service
+        self.instance_id = service.settings.instance_id
 
     def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         log.info(
             "partitions revoked",
             extra={"instance": self.instance_id, "partitions": sorted(p.partition for p in revoked)},
         )
+        self.service._hand_over(revoked, commit=True)
+
+    def on_partitions_lost(self, lost: set[TopicPartition]) -> None:
+        log.warning(
+            "partitions lost (this member was dropped from the group)",
+            extra={"instance": self.instance_id, "partitions": sorted(p.partition for p in lost)},
+        )
+        self.service._hand_over(lost, commit=False)
 
     def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info(
             "partitions assigned",
             extra={"instance": self.instance_id, "partitions": sorted(p.partition for p in assigned)},
         )
+
+
+def _return_free_memory() -> None:
+    """Hand memory freed on the heap back to the OS (glibc ``malloc_trim``; nothing elsewhere).
+
+    Loading a version makes a million short-lived entry objects (about 1.4 GB for a national list) that the
+    index does not keep; without this, the process keeps that much resident until the next version.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class MatcherService:
@@ -104,6 +183,9 @@ class MatcherService:
         self.dead_letters = 0
         self.assigned: set[TopicPartition] = set()
         self._version_lock = threading.Lock()
+        self._in_flight: deque[_SentBatch] = deque()
+        self._consumer_in_use: KafkaConsumer | None = None
+        self._producer: KafkaProducer | None = None
         self.follower = HotlistFollower(
             settings.kafka_bootstrap, self._on_version, topic=settings.hotlists_topic
         )
@@ -120,6 +202,7 @@ class MatcherService:
             started = time.monotonic()
             index = HotlistIndex.build(version.entries, version=version.version)
             self.matcher.index = index  # one assignment: readers see the old or the new index, never a mix
+        _return_free_memory()
         HOTLIST_VERSION.set(version.version)
         HOTLIST_ENTRIES.set(len(version.entries))
         log.info(
@@ -146,7 +229,7 @@ class MatcherService:
             max_poll_interval_ms=s.max_poll_interval_ms,
             fetch_max_wait_ms=100,
         )
-        consumer.subscribe([s.reads_topic], listener=_LogRebalance(s.instance_id))
+        consumer.subscribe([s.reads_topic], listener=_Rebalance(self))
         return consumer
 
     def _dead_letter(self, record: ConsumerRecord, reason: str) -> DeadLetter:
@@ -179,100 +262,261 @@ class MatcherService:
 
         ``now`` stamps the hits' ``matched_at`` (UTC); the consume loop passes one time per batch.
         """
+        event = self._decode(record)
+        if isinstance(event, DeadLetter):
+            return [], event
+        return self._match_one(record, event, now or utc_now())
+
+    def _decode(self, record: ConsumerRecord) -> PlateRead | DeadLetter:
+        """The read a record holds, or the dead letter it becomes."""
+        if not isinstance(record.value, bytes):
+            return self._dead_letter(record, "message has no value")
         try:
             event = decode(record.value)
         except EventDecodeError as exc:
-            return [], self._dead_letter(record, str(exc))
+            return self._dead_letter(record, str(exc))
         if not isinstance(event, PlateRead):
-            return [], self._dead_letter(record, f"expected a plate_read on {record.topic}, got {event.type}")
+            return self._dead_letter(record, f"expected a plate_read on {record.topic}, got {event.type}")
+        return event
+
+    def process_batch(
+        self, records: Sequence[ConsumerRecord], *, now: datetime | None = None
+    ) -> tuple[list[HotlistHit], list[DeadLetter]]:
+        """Hits for a batch of consumed records, and the dead letters of those that cannot be matched.
+
+        The same as :meth:`process` on each record in turn, but the reads are matched together. Never raises
+        on bad input. ``now`` stamps the hits' ``matched_at`` (UTC).
+        """
+        now = now or utc_now()
+        reads: list[PlateRead] = []
+        read_records: list[ConsumerRecord] = []
+        dead: list[DeadLetter] = []
+        # Most reads match nothing: a strict screen of the raw bytes and a vectorised look at the index find
+        # them without building a PlateRead. Only the others (and whatever the screen cannot vouch for) are
+        # decoded in full, which is also what names the problem of a malformed message for the DLQ.
+        screened = screen_plate_reads([record.value for record in records])
+        cheap = [seen for seen in screened if seen is not None]
         try:
-            return self.matcher.match(event, now=now or utc_now()), None
+            possible = iter(self.matcher.could_hit([p for p, _ in cheap], [c for _, c in cheap]))
+        except Exception:  # a bug: look at every read in full rather than stop
+            log.exception("screening the batch against the index failed; decoding every read")
+            possible = iter([True] * len(cheap))
+        for record, seen in zip(records, screened, strict=True):
+            if seen is not None and not next(possible):
+                continue  # a valid read that cannot raise a hit
+            event = self._decode(record)
+            if isinstance(event, DeadLetter):
+                dead.append(event)
+            else:
+                reads.append(event)
+                read_records.append(record)
+        try:
+            per_read = self.matcher.match_batch(reads, now=now)
+        except Exception:  # a bug: find the read that causes it, and park only that one (as process() does)
+            log.exception("batch matching failed; matching the batch's reads one by one")
+            hits: list[HotlistHit] = []
+            for record, read in zip(read_records, reads, strict=True):
+                found, letter = self._match_one(record, read, now)
+                hits.extend(found)
+                if letter is not None:
+                    dead.append(letter)
+            return hits, dead
+        return [hit for found in per_read for hit in found], dead
+
+    def _match_one(
+        self, record: ConsumerRecord, read: PlateRead, now: datetime
+    ) -> tuple[list[HotlistHit], DeadLetter | None]:
+        try:
+            return self.matcher.match(read, now=now), None
         except Exception as exc:  # a bug must not stop the control room's feed: park the read and go on
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            log.exception("matching failed", extra={"read_id": str(event.read_id)})
+            log.exception("matching failed", extra={"read_id": str(read.read_id)})
             return [], self._dead_letter(record, f"matching failed: {detail}")
 
-    def run(self) -> None:
-        """Consume until :meth:`stop`."""
+    def run(self, *, before_consuming: Callable[[], None] | None = None) -> None:
+        """Consume until :meth:`stop`.
+
+        ``before_consuming`` is called once the current hotlist is in use, just before joining the consumer
+        group (:class:`stream.processes.MatcherProcesses` uses it to make its processes join together).
+        """
         s = self.settings
         wait_for_broker(s.kafka_bootstrap, timeout_s=60)
         ensure_topics(s.kafka_bootstrap)
         self.follower.start()
-        if not self.follower.wait_caught_up(s.hotlist_load_timeout_s):
-            raise BrokerError(
-                f"could not read the current hotlist from {s.hotlists_topic} within "
-                f"{s.hotlist_load_timeout_s:g} s (CORDON_HOTLIST_LOAD_TIMEOUT_S)"
-            )
-        consumer = self._consumer()
-        producer = make_producer(s.kafka_bootstrap, client_id=s.instance_id)
+        deadline = time.monotonic() + s.hotlist_load_timeout_s
+        while not self.follower.wait_caught_up(0.2):
+            if self.stop_event.is_set():  # asked to stop while still loading the hotlist
+                self.follower.stop()
+                return
+            if time.monotonic() > deadline:
+                self.follower.stop()
+                raise BrokerError(
+                    f"could not read the current hotlist from {s.hotlists_topic} within "
+                    f"{s.hotlist_load_timeout_s:g} s (CORDON_HOTLIST_LOAD_TIMEOUT_S)"
+                )
+        if before_consuming is not None:
+            before_consuming()
+        if self.stop_event.is_set():
+            self.follower.stop()
+            return
+        consumer = self._consumer_in_use = self._consumer()
+        self._producer = make_producer(s.kafka_bootstrap, client_id=s.instance_id)
         log.info(
             "matcher started", extra={"instance": s.instance_id, "hotlist_version": self.hotlist_version}
         )
         try:
             while not self.stop_event.is_set():
-                batch = consumer.poll(timeout_ms=500)
+                batch = consumer.poll(timeout_ms=_BUSY_POLL_MS if self._in_flight else 500)
                 self.assigned = set(consumer.assignment())
-                if not batch:
-                    continue
                 try:
-                    self._handle_batch(consumer, producer, batch)
+                    if batch:
+                        self._send_batch(batch)
+                    self._settle(wait=len(self._in_flight) > _MAX_IN_FLIGHT)
                 except BrokerError as exc:
                     log.warning("Kafka unavailable; replaying the batch", extra={"error": str(exc)})
-                    close_producer(producer)
+                    self._in_flight.clear()  # nothing of them is committed: they are consumed again
+                    close_producer(self._producer)
                     self._rewind(consumer)
                     self.stop_event.wait(1.0)
-                    producer = make_producer(s.kafka_bootstrap, client_id=s.instance_id)
+                    self._producer = make_producer(s.kafka_bootstrap, client_id=s.instance_id)
         finally:
             self.follower.stop()
-            close_producer(producer, timeout_s=5.0)
+            self._finish_in_flight()
+            close_producer(self._producer, timeout_s=5.0)
             consumer.close(autocommit=False)
+            self._consumer_in_use = self._producer = None
             log.info("matcher stopped", extra={"instance": s.instance_id})
 
-    def _handle_batch(
-        self,
-        consumer: KafkaConsumer,
-        producer: KafkaProducer,
-        batch: dict[TopicPartition, list[ConsumerRecord]],
-    ) -> None:
-        s = self.settings
-        batch_time = utc_now()
-        pending = []
-        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
-        hit_kinds: list[str] = []
-        captured = []
-        for partition, records in batch.items():
-            for record in records:
-                hits, dead = self.process(record, now=batch_time)
-                for hit in hits:
-                    pending.append(
-                        producer.send(s.hits_topic, key=str(hit.alert_id).encode(), value=encode(hit))
-                    )
-                    hit_kinds.append(hit.match_kind)
-                    captured.append(hit.captured_at)
-                if dead is not None:
-                    pending.append(producer.send(s.dlq_topic, key=record.key, value=encode(dead)))
-                offsets[partition] = OffsetAndMetadata(record.offset + 1, "", -1)
+    def _send_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Match a polled batch and hand its hits and dead letters to the producer, without waiting."""
+        s, producer = self.settings, self._producer
+        if producer is None:
+            raise RuntimeError("the matcher is not running")
+        records = [record for partition_records in batch.values() for record in partition_records]
+        offsets = {
+            partition: OffsetAndMetadata(partition_records[-1].offset + 1, "", -1)
+            for partition, partition_records in batch.items()
+            if partition_records
+        }
+        sent = _SentBatch(offsets=offsets, reads=len(records))
+        hits, dead = self.process_batch(records, now=utc_now())
         try:
-            producer.flush()
-            for future in pending:
-                future.get(timeout=30)
+            for hit in hits:
+                sent.futures.append(
+                    producer.send(s.hits_topic, key=str(hit.alert_id).encode(), value=encode(hit))
+                )
+                sent.hit_kinds.append(hit.match_kind)
+                sent.captured.append(hit.captured_at)
+            for letter in dead:
+                sent.futures.append(producer.send(s.dlq_topic, key=letter.key, value=encode(letter)))
+            if sent.futures and 2 * len(records) < s.max_poll_records:
+                # A small batch: the matcher is caught up, so waiting for the acks costs no throughput, and
+                # flushing sends the hits now rather than after the producer's linger (read-to-hit latency).
+                producer.flush(timeout=_ACK_TIMEOUT_S)
         except KafkaError as exc:
-            # Nothing is committed: the whole batch is consumed again after the rebalance/restart.
-            raise BrokerError(f"hits not acknowledged; batch will be replayed: {exc}") from exc
+            raise BrokerError(f"hits could not be sent; the batch will be replayed: {exc}") from exc
+        self._in_flight.append(sent)
+
+    def _settle(self, *, wait: bool = False) -> None:
+        """Commit the longest prefix of sent batches that are fully acknowledged (asynchronously).
+
+        ``wait``: block until at least the oldest batch is acknowledged first (back-pressure).
+
+        Raises
+        ------
+        BrokerError
+            A send failed: nothing of it or after it may be committed.
+        """
+        in_flight = self._in_flight
+        if wait and in_flight:
+            self._await(in_flight[0], timeout_s=_ACK_TIMEOUT_S)
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        while in_flight and in_flight[0].acknowledged():
+            done = in_flight.popleft()
+            offsets.update(done.offsets)  # later batches' offsets are higher
+            self._count(done)
+        if offsets and self._consumer_in_use is not None:
+            self._consumer_in_use.commit_async(offsets, callback=MatcherService._on_commit)
+
+    @staticmethod
+    def _await(sent: _SentBatch, *, timeout_s: float) -> None:
+        try:
+            for future in sent.futures:
+                future.get(timeout=timeout_s)
+        except KafkaError as exc:
+            raise BrokerError(f"hits not acknowledged; reads will be replayed: {exc}") from exc
+
+    def _count(self, done: _SentBatch) -> None:
+        """Metrics and counters of an acknowledged batch."""
         now = utc_now()
-        for kind, when in zip(hit_kinds, captured, strict=True):
+        for kind, when in zip(done.hit_kinds, done.captured, strict=True):
             HITS.labels(kind).inc()
             READ_TO_HIT.observe(max((now - when).total_seconds(), 0.0))
-        processed = sum(len(r) for r in batch.values())
-        READS.inc(processed)
+        READS.inc(done.reads)
+        self.reads_processed += done.reads
+        self.hits_published += len(done.hit_kinds)
+
+    @staticmethod
+    def _on_commit(_offsets: dict[TopicPartition, OffsetAndMetadata], result: object) -> None:
+        if isinstance(result, Exception):
+            # A later commit covers these offsets; if the group rebalanced, the reads are replayed (same ids).
+            log.warning("offset commit failed; reads may be replayed", extra={"error": str(result)})
+
+    def _hand_over(self, partitions: set[TopicPartition], *, commit: bool) -> None:
+        """Partitions are being taken away (called on the consumer's network thread, see :class:`_Rebalance`).
+
+        With ``commit``, flush the producer (briefly) and commit, asynchronously, the prefix of sent batches
+        that is acknowledged; then forget the offsets of ``partitions`` in the batches still waiting, which
+        their next owner replays from the last commit (same hit ids).
+        """
+        consumer, producer, in_flight = self._consumer_in_use, self._producer, self._in_flight
+        if consumer is None or producer is None or not in_flight:
+            return
+        if commit:
+            offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+            try:
+                producer.flush(timeout=_HAND_OVER_FLUSH_S)
+                while in_flight and in_flight[0].acknowledged():
+                    done = in_flight.popleft()
+                    offsets.update(done.offsets)
+                    self._count(done)
+            except (BrokerError, KafkaError) as exc:
+                log.warning("hits not all acknowledged at a rebalance", extra={"error": str(exc)})
+            if offsets:
+                consumer.commit_async(offsets, callback=MatcherService._on_commit)
+        for sent in in_flight:
+            for partition in partitions:
+                sent.offsets.pop(partition, None)
+
+    def _finish_in_flight(self) -> None:
+        """Flush the producer, wait for every sent batch and commit them synchronously (at shutdown).
+
+        On a send failure nothing more is committed, and the uncommitted reads are consumed again later.
+        """
+        consumer, producer, in_flight = self._consumer_in_use, self._producer, self._in_flight
+        if consumer is None or producer is None or not in_flight:
+            return
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        try:
+            producer.flush(timeout=_SHUTDOWN_FLUSH_S)
+            while in_flight:
+                self._await(in_flight[0], timeout_s=_SHUTDOWN_FLUSH_S)
+                done = in_flight.popleft()
+                offsets.update(done.offsets)
+                self._count(done)
+        except (BrokerError, KafkaError) as exc:
+            log.warning(
+                "hits not acknowledged; uncommitted reads will be replayed", extra={"error": str(exc)}
+            )
+        finally:
+            in_flight.clear()
+        if not offsets:
+            return
         try:
             consumer.commit(offsets)
-        except CommitFailedError as exc:
+        except (CommitFailedError, KafkaError) as exc:
             # The group rebalanced while we worked: another member will replay these reads (same hit ids).
             log.warning("commit failed after a rebalance; reads will be replayed", extra={"error": str(exc)})
-            return
-        self.reads_processed += processed
-        self.hits_published += len(hit_kinds)
 
     @staticmethod
     def _rewind(consumer: KafkaConsumer) -> None:
@@ -290,7 +534,25 @@ class MatcherService:
 
 
 def run(settings: MatcherSettings) -> None:
-    """Run a matcher instance until SIGINT/SIGTERM."""
+    """Run the matcher until SIGINT/SIGTERM: one instance, or ``settings.processes`` of them.
+
+    With ``processes > 1`` this process only starts and watches the matcher processes
+    (:class:`stream.processes.MatcherProcesses`); each serves its own metrics on ``metrics_port + i``.
+    """
+    if settings.processes > 1:
+        from stream.processes import MatcherProcesses
+
+        group = MatcherProcesses(settings)
+
+        def _stop_group(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal received; stopping the matcher processes", extra={"signal": signum})
+            group.stop_requested()
+
+        signal.signal(signal.SIGINT, _stop_group)
+        signal.signal(signal.SIGTERM, _stop_group)
+        group.run()
+        return
+
     from prometheus_client import start_http_server
 
     if settings.metrics_port:

@@ -68,6 +68,13 @@ class MatcherSettings(RoleSettings):
         description="Longest gap between polls before the group rebalances.",
     )
     metrics_port: int | None = Field(default=9102, ge=0, le=65535, description="Prometheus port; None: off.")
+    processes: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="Matcher processes on this machine (group members; process i serves metrics on "
+        "metrics_port + i). More than the reads topic's partitions (6) leaves some idle.",
+    )
 
     @model_validator(mode="after")
     def verify_timeouts(self) -> MatcherSettings:

@@ -438,42 +438,34 @@ def test_version_sorts_entries_and_digest_ignores_order() -> None:
     assert version.hotlists() == {"local": 1, "pnc-stolen": 2}
 
 
-def test_digest_is_the_documented_canonical_json() -> None:
+def test_digest_is_the_documented_columnar_encoding() -> None:
     item = entry(
         "AB12CDE", information="Zoë's car", valid_from=datetime(2025, 7, 1, 8, 0, 0, 5000, tzinfo=UTC)
     )
     other = entry("AA11AAA", hotlist="local", priority=1, source="PNC")
-    # Written out by hand: sorted keys, UTC millisecond "Z" timestamps, entries sorted by entry_id.
-    expected = [
-        {
-            "action": "Stop and inform control",
-            "added_by": "",
-            "category": "stolen",
-            "entry_id": "local:AA11AAA",
-            "expires_at": None,
-            "hotlist": "local",
-            "information": "",
-            "plate": "AA11AAA",
-            "priority": 1,
-            "source": "PNC",
-            "valid_from": None,
-        },
-        {
-            "action": "Stop and inform control",
-            "added_by": "",
-            "category": "stolen",
-            "entry_id": "pnc-stolen:AB12CDE",
-            "expires_at": None,
-            "hotlist": "pnc-stolen",
-            "information": "Zoë's car",
-            "plate": "AB12CDE",
-            "priority": 2,
-            "source": "",
-            "valid_from": "2025-07-01T08:00:00.005Z",
-        },
-    ]
-    text = json.dumps(expected, separators=(",", ":"), ensure_ascii=False)
+    # Written out by hand: entries sorted by entry_id, one JSON array per field in name order, UTC
+    # millisecond "Z" timestamps, no whitespace, non-ASCII unescaped.
+    text = (
+        "cordon-hotlist-entries/2\n"
+        'action=["Stop and inform control","Stop and inform control"]\n'
+        'added_by=["",""]\n'
+        'category=["stolen","stolen"]\n'
+        'entry_id=["local:AA11AAA","pnc-stolen:AB12CDE"]\n'
+        "expires_at=[null,null]\n"
+        'hotlist=["local","pnc-stolen"]\n'
+        'information=["","Zoë\'s car"]\n'
+        'plate=["AA11AAA","AB12CDE"]\n'
+        "priority=[1,2]\n"
+        'source=["PNC",""]\n'
+        'valid_from=[null,"2025-07-01T08:00:00.005Z"]\n'
+    )
     assert digest_entries([item, other]) == hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def test_digest_of_repeated_ids_does_not_depend_on_order() -> None:
+    first, second = entry(priority=1), entry(priority=3)  # one entry_id, different data
+    assert digest_entries([first, second]) == digest_entries([second, first])
+    assert digest_entries([first, second]) != digest_entries([first, first])
 
 
 @pytest.mark.parametrize("field", ["priority", "action", "information", "expires_at", "category"])

@@ -15,18 +15,21 @@ def test_matcher_bench_measures_positive_rates_and_every_planted_hit(tmp_path: P
     out = tmp_path / "bench.json"
     result = main(
         [
-            *("--entries", "20000", "--core-entries", "20000", "--reads", "5000"),
-            *("--latency-seconds", "3", "--hit-rate", "0.02", "--json", str(out)),
+            *("--entries", "20000", "--core-entries", "20000", "--reads", "8000"),
+            *("--latency-seconds", "3", "--hit-rate", "0.02", "--processes", "2", "--json", str(out)),
         ]
     )
 
     bare, matcher, core, latency = result["bare"], result["matcher"], result["core"], result["latency"]
-    assert bare["records"] == 5000
+    assert bare["records"] == 8000
     assert bare["rate"] > 0
     assert matcher["rate"] > 0
     assert matcher["ratio_to_bare"] > 0
     assert core["rate"] > 0
     assert core["rate_cpu"] > 0
+    assert core["batch_rate_cpu"] > 0
+    assert core["batch_agrees"] is True
+    assert core["entries_columns_mb"] > 0
     assert core["entries"] == 20000
     assert core["index_array_mb"] > 0
     planted = result["produce"]["planted"]
@@ -38,4 +41,12 @@ def test_matcher_bench_measures_positive_rates_and_every_planted_hit(tmp_path: P
     assert latency["planted_with_hit"] == latency["planted_sent"]
     assert latency["p50_ms"] is not None
     assert 0 < latency["p50_ms"] <= latency["p99_ms"] <= latency["max_ms"]
+    several = result["processes"]
+    assert several["processes"] == 2
+    assert several["records"] == 8000 + latency["reads_sent"]
+    assert several["bare_rate"] > 0
+    assert several["matcher_rate"] > 0
+    assert sorted(several["matcher_partitions"]) == sorted(several["bare_partitions"]) == [3, 3]
+    assert several["dead_letters"] == 0
+    assert all(mb > 0 for mb in several["matcher_rss_mb"])
     assert json.loads(out.read_text(encoding="utf-8")) == result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import signal
 import threading
@@ -13,14 +14,19 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from kafka import KafkaProducer
+from kafka import KafkaAdminClient, KafkaProducer, OffsetAndMetadata, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError
+from kafka.producer.future import FutureProduceResult, FutureRecordMetadata
 
 from cordon.broker import EmbeddedBroker
-from cordon.events import DeadLetter, HotlistEntry, HotlistHit, PlateRead, decode, encode, utc_now
+from cordon.errors import BrokerError
+from cordon.events import DeadLetter, Heartbeat, HotlistEntry, HotlistHit, PlateRead, decode, encode, utc_now
 from stream.hotlist import HotlistVersion, next_version
 from stream.hotlist_feed import publish_version, read_latest_version
+from stream.matching import HotlistIndex
 from stream.registry import CameraInfo, CameraRegistry
-from stream.service import MatcherService
+from stream.service import MatcherService, _SentBatch
 from stream.settings import MatcherSettings
 from tests.conftest import TopicReader, cordon_process, make_read, read_topic
 
@@ -255,3 +261,213 @@ def test_group_failover_leaves_no_read_unmatched(broker: EmbeddedBroker, tmp_pat
         producer.close()
         reader.close()
     assert matched == expected, f"{len(expected - matched)} reads unmatched after failover"
+
+
+# --- batches, pipelined delivery, rebalances ---------------------------------------------------------------
+
+
+def _record(value: bytes | None, offset: int, partition: int = 0) -> ConsumerRecord:
+    size = -1 if value is None else len(value)
+    return ConsumerRecord(
+        "cordon.reads", partition, -1, offset, 0, 0, b"cam-a580", value, [], None, 8, size, 0
+    )
+
+
+def test_a_batch_is_processed_as_record_after_record() -> None:
+    """process_batch (screen, index look, full decode of the few) gives what process gives one by one."""
+    settings = MatcherSettings.load(metrics_port=None, all_cameras_hotlists=("pnc-stolen",))
+    entries = [_entry("AB12CDE"), _entry("LV70XKM", hotlist="local-intel", priority=3)]
+    reads = [
+        make_read("AB12CDE", camera_id="cam-a580"),
+        make_read("A812CDE", camera_id="cam-estate", seconds=1),  # a confusion, on an estate camera
+        make_read("AB12CDF", camera_id="cam-a580", seconds=2).model_copy(update={"confidence": 0.5}),
+        make_read("AB12CDH", camera_id="cam-a580", seconds=3),  # a confident one-off: no hit
+        make_read("LV70XKM", camera_id="cam-estate", seconds=4),  # local list, not on estates
+        make_read("WX64TRB", camera_id="cam-a580", seconds=5),
+    ]
+    values: list[bytes | None] = [encode(read) for read in reads]
+    values[2] = encode(reads[2]).replace(b'"plate":', b'"plate": ')  # valid, but not as encode() writes it
+    values += [
+        b"\x00\x01 not json",
+        json.dumps({"type": "plate_read", "schema_version": 1, "plate": "ab"}).encode(),
+        encode(Heartbeat(edge_box_id="box", sent_at=utc_now())),
+        None,  # a tombstone
+    ]
+    records = [_record(value, offset) for offset, value in enumerate(values)]
+    one, batch = (MatcherService(settings, registry=REGISTRY) for _ in range(2))
+    for service in (one, batch):
+        service.matcher.index = HotlistIndex.build(entries, version=1)
+    now = utc_now()
+
+    hits, dead = batch.process_batch(records, now=now)
+
+    expected_hits, expected_dead = [], []
+    for record in records:
+        found, letter = one.process(record, now=now)
+        expected_hits.extend(found)
+        if letter is not None:
+            expected_dead.append(letter)
+    assert [h.read_id for h in hits] == [reads[i].read_id for i in (0, 1, 2)]
+    assert hits == expected_hits
+    assert [(d.offset, d.reason) for d in dead] == [(d.offset, d.reason) for d in expected_dead]
+    assert [d.offset for d in dead] == [6, 7, 8, 9]
+    assert "plate" in dead[1].reason
+    assert "got heartbeat" in dead[2].reason
+    assert dead[3].reason == "message has no value"
+    assert batch.dead_letters == one.dead_letters == 4
+
+
+def _committed(bootstrap: str, group: str) -> int:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        offsets = admin.list_group_offsets({group: None}).get(group, {})
+    finally:
+        admin.close()
+    return sum(o.offset for tp, o in offsets.items() if tp.topic == "cordon.reads")
+
+
+def test_reads_without_hits_are_committed_too(broker: EmbeddedBroker, producer: KafkaProducer) -> None:
+    publish_version(broker.bootstrap, _version(1, [_entry("AB12CDE")]))
+    settings = _settings(broker)
+    with Running(MatcherService(settings, registry=REGISTRY)) as service:
+        _wait(lambda: service.hotlist_version == 1)
+        for i in range(40):
+            read = make_read("AB12CDE" if i == 20 else f"WX{i:02d}TRB", camera_id="cam-a580", seconds=i)
+            producer.send("cordon.reads", key=b"cam-a580", value=encode(read))
+        producer.flush()
+        _wait(lambda: service.reads_processed >= 40)
+        # Committed asynchronously as batches are acknowledged, not only when the matcher stops.
+        _wait(lambda: _committed(broker.bootstrap, settings.group_id) == 40)
+        assert service.hits_published == 1
+    assert _committed(broker.bootstrap, settings.group_id) == 40
+
+
+@pytest.mark.slow
+def test_a_member_joining_mid_stream_takes_partitions_and_no_read_is_lost(
+    broker: EmbeddedBroker, producer: KafkaProducer, caplog: pytest.LogCaptureFixture
+) -> None:
+    publish_version(broker.bootstrap, _version(1, [_entry(f"AB{i:02d}CDE") for i in range(10)]))
+    cameras = [f"cam-{i}" for i in range(12)]
+    registry = CameraRegistry([CameraInfo(id=c, arterial=True) for c in cameras])
+    settings = _settings(broker, group_id=f"join-{uuid.uuid4().hex[:6]}")
+    first = MatcherService(settings.model_copy(update={"instance_id": "first"}), registry=registry)
+    second = MatcherService(settings.model_copy(update={"instance_id": "second"}), registry=registry)
+    sent: list[PlateRead] = []
+    stop_sending = threading.Event()
+
+    def send() -> None:  # about 1,000 reads a second until told to stop
+        while not stop_sending.is_set() and len(sent) < 50_000:
+            read = make_read(
+                f"AB{len(sent) % 10:02d}CDE", camera_id=cameras[len(sent) % 12], seconds=len(sent)
+            )
+            producer.send("cordon.reads", key=read.camera_id.encode(), value=encode(read))
+            sent.append(read)
+            if len(sent) % 50 == 0:
+                producer.flush()
+                time.sleep(0.05)
+        producer.flush()
+
+    sender = threading.Thread(target=send)
+    reader = TopicReader(broker.bootstrap, "cordon.hits")
+    try:
+        with Running(first):
+            _wait(lambda: first.hotlist_version == 1)
+            sender.start()
+            _wait(lambda: first.reads_processed > 300, timeout_s=60)
+            with Running(second):
+                _wait(lambda: bool(second.assigned) and second.reads_processed > 300, timeout_s=90)
+                stop_sending.set()
+                sender.join()
+                _wait(lambda: first.reads_processed + second.reads_processed >= len(sent), timeout_s=60)
+                assert first.assigned
+                assert second.assigned
+        expected = {r.read_id for r in sent}
+        reader.read_until(lambda v: {h.read_id for h in _hits(v)} >= expected, timeout_s=60)
+        matched = {h.read_id for h in _hits(reader.values)}
+    finally:
+        stop_sending.set()
+        if sender.is_alive():
+            sender.join()
+        reader.close()
+    assert matched == expected, f"{len(expected - matched)} reads unmatched after a member joined"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], "a rebalance callback failed"
+
+
+class _Commits:
+    """Stands in for the consumer and producer around the commit logic (a unit test; Tansu tests above)."""
+
+    def __init__(self) -> None:
+        self.commits: list[dict[TopicPartition, int]] = []
+
+    def commit_async(self, offsets: dict[TopicPartition, OffsetAndMetadata], **_: object) -> None:
+        self.commits.append({tp: o.offset for tp, o in offsets.items()})
+
+    def flush(self, **_: object) -> None:
+        pass
+
+
+def _sent(service: MatcherService, offsets: dict[int, int], sends: int) -> list[FutureRecordMetadata]:
+    futures = [
+        FutureRecordMetadata(FutureProduceResult(TopicPartition("cordon.hits", 0)), 0, -1, None, 0, 0, 0)
+        for _ in range(sends)
+    ]
+    sent = _SentBatch(
+        offsets={TopicPartition("cordon.reads", p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()},
+        reads=10,
+        futures=list(futures),
+        hit_kinds=["exact"] * sends,
+        captured=[utc_now()] * sends,
+    )
+    service._in_flight.append(sent)
+    return futures
+
+
+def test_only_a_prefix_of_acknowledged_batches_is_committed() -> None:
+    service = MatcherService(MatcherSettings.load(metrics_port=None), registry=REGISTRY)
+    fake = _Commits()
+    service._consumer_in_use = fake
+    service._producer = fake
+    first = _sent(service, {0: 100, 1: 50}, sends=2)
+    second = _sent(service, {0: 200}, sends=1)
+    _sent(service, {1: 90, 2: 10}, sends=0)  # a batch without hits: acknowledged as soon as it is sent
+    fourth = _sent(service, {2: 20}, sends=1)
+
+    for future in second:
+        future.success(None)
+    service._settle()
+    assert fake.commits == []  # the first batch still waits for an ack: nothing after it may be committed
+    first[0].success(None)
+    service._settle()
+    assert fake.commits == []
+    first[1].success(None)
+    service._settle()
+    assert fake.commits == [{tp(0): 200, tp(1): 90, tp(2): 10}]  # the highest offsets of batches 1-3
+    assert (service.reads_processed, service.hits_published) == (30, 3)
+
+    fourth[0].failure(KafkaError("broker gone"))
+    with pytest.raises(BrokerError, match="replayed"):
+        service._settle()
+    assert len(fake.commits) == 1
+
+
+def test_a_rebalance_commits_what_is_acknowledged_and_forgets_the_revoked_rest() -> None:
+    service = MatcherService(MatcherSettings.load(metrics_port=None), registry=REGISTRY)
+    fake = _Commits()
+    service._consumer_in_use = fake
+    service._producer = fake
+    for future in _sent(service, {0: 100, 1: 50}, sends=1):
+        future.success(None)
+    _sent(service, {0: 200, 1: 70}, sends=1)  # not acknowledged when the partitions go
+
+    service._hand_over({tp(0)}, commit=True)
+
+    assert fake.commits == [{tp(0): 100, tp(1): 50}]
+    (waiting,) = service._in_flight
+    assert set(waiting.offsets) == {tp(1)}  # partition 0's next owner replays from offset 100
+    service._hand_over({tp(1)}, commit=False)  # lost: nothing can be committed
+    assert fake.commits == [{tp(0): 100, tp(1): 50}]
+    assert waiting.offsets == {}
+
+
+def tp(partition: int) -> TopicPartition:
+    return TopicPartition("cordon.reads", partition)

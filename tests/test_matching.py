@@ -146,7 +146,7 @@ def test_index_properties_and_immutability() -> None:
     with pytest.raises(AttributeError, match="immutable"):
         index.version = 8  # type: ignore[misc]
     with pytest.raises(AttributeError, match="immutable"):
-        index._entries = ()
+        index._entries = ()  # type: ignore[assignment]
     with pytest.raises(TypeError, match="build"):
         HotlistIndex()
     with pytest.raises(ValueError, match="unique"):
@@ -233,6 +233,83 @@ def test_index_agrees_with_brute_force_oracle(data: st.DataObject) -> None:
                 assert m.edits == (1 if m.kind == "edit" else 0)
 
 
+# --- the batch path against the one-plate path and the oracle -----------------------------------------------
+
+# Queries the batch path must hand to the one-plate path: lower case, symbols, too long, empty.
+odd_plates = st.sampled_from(
+    ["", "ab12cde", "AB12CD!", "AB-12CDE", "AB12CDEFGHJ", "ÄB12CDE", "A B", "\x00AB"]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_match_batch_is_match_per_plate_and_agrees_with_oracle(data: st.DataObject) -> None:
+    hotlist_plates = data.draw(st.lists(plates, min_size=0, max_size=30, unique=True), label="hotlist")
+    windows = [(None, None), (AT - timedelta(hours=1), AT), (AT, None), (None, AT + timedelta(seconds=1))]
+    entries = []
+    for number, plate in enumerate(hotlist_plates):
+        valid_from, expires_at = windows[number % len(windows)]
+        entries.append(
+            entry(plate, "a", priority=1 + number % 4, valid_from=valid_from, expires_at=expires_at)
+        )
+        if number % 3 == 0:
+            entries.append(entry(plate, "b", entry_id=f"b-{number}", information="Zoë"))
+    index = HotlistIndex.build(entries, version=1)
+    queries = data.draw(
+        st.lists(st.one_of(query_for(hotlist_plates), odd_plates), min_size=0, max_size=12), label="queries"
+    )
+    times = [AT + timedelta(milliseconds=data.draw(st.integers(-2, 2)) * 1800_000) for _ in queries]
+    edits = data.draw(
+        st.lists(st.integers(0, 1), min_size=len(queries), max_size=len(queries)), label="edits"
+    )
+
+    batch = index.match_batch(queries, at=times, max_edits=edits)
+
+    assert batch == [
+        index.match(query, at=when, max_edits=e) for query, when, e in zip(queries, times, edits, strict=True)
+    ]
+    for query, when, e, matches in zip(queries, times, edits, batch, strict=True):
+        assert {m.entry.entry_id: m.kind for m in matches} == oracle(entries, query, when, e)
+    possible = index.could_match(queries, max_edits=edits)
+    assert all(maybe for maybe, matches in zip(possible, batch, strict=True) if matches)
+
+
+def test_match_batch_with_one_time_and_edit_setting_and_its_argument_checks() -> None:
+    index = HotlistIndex.build([entry("AB12CDE"), entry("XY99ZZZ")], version=1)
+    queries = ["AB12CDE", "A812CDE", "AB12CDF", "QQ11QQQ"]
+    assert index.match_batch(queries, at=AT) == [index.match(q, at=AT) for q in queries]
+    assert index.match_batch(queries, at=AT, max_edits=0) == [
+        index.match(q, at=AT, max_edits=0) for q in queries
+    ]
+    assert index.match_batch([], at=AT) == []
+    assert index.could_match(queries) == [True, True, True, False]
+    assert HotlistIndex.build([], version=0).match_batch(queries, at=AT) == [[], [], [], []]
+    with pytest.raises(ValueError, match="one at and one max_edits per plate"):
+        index.match_batch(queries, at=[AT])
+    with pytest.raises(ValueError, match="max_edits must be 0 or 1"):
+        index.match_batch(queries, at=AT, max_edits=[0, 1, 2, 1])
+    with pytest.raises(ValueError, match="timezone-aware"):
+        index.match_batch(queries, at=datetime(2025, 1, 1))
+    with pytest.raises(ValueError, match="one max_edits per plate"):
+        index.could_match(queries, max_edits=[1])
+
+
+def test_entries_are_kept_as_columns_and_rebuilt_equal() -> None:
+    entries = [
+        entry("AB12CDE", valid_from=AT, expires_at=AT + timedelta(days=1), information="blue Focus, Zoë"),
+        entry("AB12CDE", "local-intel", priority=4, entry_id="intel-7", source="CSP", added_by="j.smith"),
+        entry("X1", "local-intel", expires_at=AT + timedelta(milliseconds=1)),
+    ]
+    index = HotlistIndex.build(entries, version=2)
+    assert index.entries == tuple(entries)
+    assert [e.model_dump_json() for e in index.entries] == [e.model_dump_json() for e in entries]
+    assert index.entries_nbytes == 3 * (10 + 1 + 8 + 8 + 6 * 4)
+    with pytest.raises(ValueError, match="1 to 10 characters"):
+        HotlistIndex.build(
+            [HotlistEntry.model_construct(**{**entries[0].model_dump(), "plate": "ab"})], version=1
+        )
+
+
 # --- effective priority -----------------------------------------------------------------------------------
 
 
@@ -272,7 +349,16 @@ def test_benchmark_script_runs_and_finds_every_planted_read(tmp_path: Path) -> N
     assert result["entries"] == 3000
     assert result["planted_hotlist_reads"] > 400
     assert result["planted_missed"] == 0
+    assert result["batch_agrees"] is True
     assert result["exact_matched_reads"]["any"] >= result["planted_hotlist_reads"] * 0.85
-    for key in ("fuzzy_rate", "exact_rate", "baseline_dict_rate", "index_array_mb", "build_s"):
+    for key in (
+        "fuzzy_rate",
+        "exact_rate",
+        "fuzzy_batch_rate",
+        "exact_batch_rate",
+        "baseline_dict_rate",
+        "index_array_mb",
+        "build_s",
+    ):
         assert result[key] > 0
     assert json.loads(out.read_text(encoding="utf-8")) == result

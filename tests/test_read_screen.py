@@ -1,0 +1,162 @@
+"""The strict plate-read screen (cordon.events.screen_plate_reads) against the decoder it stands in for."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from cordon.events import (
+    BBox,
+    Heartbeat,
+    PlateRead,
+    decode,
+    encode,
+    screen_plate_reads,
+    screen_plate_reads_active,
+)
+from tests.conftest import make_read
+
+AT = datetime(2025, 6, 1, 12, tzinfo=UTC)
+
+# Printable ASCII but quote and backslash: what the screen takes in strings (other text is decoded in full).
+plain = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E, exclude_characters='"\\'))
+any_text = st.text()
+unit = st.floats(0.0, 1.0)
+
+
+@st.composite
+def plate_reads(draw: st.DrawFn, *, text: st.SearchStrategy[str] = any_text) -> PlateRead:
+    plate = draw(st.from_regex(r"[A-Z0-9]{1,10}", fullmatch=True))
+    x1, y1 = draw(st.integers(0, 4000)), draw(st.integers(0, 3000))
+    offset = draw(st.sampled_from([UTC, timezone(timedelta(hours=1)), timezone(timedelta(hours=-5))]))
+    return PlateRead(
+        read_id=draw(st.uuids()),
+        camera_id=draw(text.filter(lambda t: 1 <= len(t) <= 64)),
+        edge_box_id=draw(text.filter(lambda t: 1 <= len(t) <= 64)),
+        captured_at=draw(st.datetimes(datetime(1970, 1, 2), datetime(2100, 1, 1), timezones=st.just(offset))),
+        plate_raw=draw(text.filter(lambda t: len(t) <= 16)),
+        plate=plate,
+        plate_format=draw(st.none() | text),
+        confidence=draw(unit),
+        char_confidences=draw(st.none() | st.tuples(*[unit] * len(plate))),
+        bbox=BBox(x1=x1, y1=y1, x2=x1 + draw(st.integers(0, 500)), y2=y1 + draw(st.integers(0, 200))),
+        direction=draw(st.sampled_from([None, "in", "out"])),
+        frames=draw(st.integers(1, 10**6)),
+        crop_jpeg=draw(st.none() | st.binary(max_size=64)),
+        crop_ref=draw(st.none() | text.filter(lambda t: len(t) <= 512)),
+    )
+
+
+def test_screen_is_written_for_the_current_plate_read() -> None:
+    """If this fails, PlateRead, BBox or _to_utc_ms changed: check the screen against them, then re-pin."""
+    assert screen_plate_reads_active()
+
+
+@settings(max_examples=300, deadline=None)
+@given(read=plate_reads())
+def test_whatever_the_screen_accepts_decodes_to_the_same_plate_and_confidence(read: PlateRead) -> None:
+    value = encode(read)
+    (screened,) = screen_plate_reads([value])
+    if screened is not None:
+        assert screened == (read.plate, read.confidence)
+
+
+@settings(max_examples=200, deadline=None)
+@given(read=plate_reads(text=plain))
+def test_reads_with_plain_text_are_screened(read: PlateRead) -> None:
+    # Very small confidences are written in exponent form (1e-05), which the screen leaves to decode().
+    rounded = read.model_copy(
+        update={
+            "confidence": round(read.confidence, 3),
+            "char_confidences": None
+            if read.char_confidences is None
+            else tuple(round(c, 3) for c in read.char_confidences),
+        }
+    )
+    assert screen_plate_reads([encode(rounded)]) == [(rounded.plate, rounded.confidence)]
+
+
+def _mutations() -> st.SearchStrategy[tuple[str, int, bytes]]:
+    interesting = st.sampled_from(
+        [
+            b"",
+            b"0",
+            b"1",
+            b"9",
+            b"-",
+            b".",
+            b",",
+            b'"',
+            b"\\",
+            b"x",
+            b"null",
+            b"2",
+            b"}",
+            b"]",
+            b"e",
+            b"\xc3\xa9",
+        ]
+    )
+    return st.tuples(st.sampled_from(["replace", "insert", "delete"]), st.integers(0, 10_000), interesting)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(read=plate_reads(text=plain), edits=st.lists(_mutations(), min_size=1, max_size=3))
+@example(read=make_read(), edits=[("replace", 0, b"")]).via("a plain read")
+def test_the_screen_never_accepts_what_decode_rejects(
+    read: PlateRead, edits: list[tuple[str, int, bytes]]
+) -> None:
+    value = bytearray(encode(read))
+    for how, where, text in edits:
+        at = where % (len(value) + 1)
+        if how == "replace":
+            value[at : at + 1] = text
+        elif how == "insert":
+            value[at:at] = text
+        else:
+            del value[at : at + len(text) + 1]
+    (screened,) = screen_plate_reads([bytes(value)])
+    if screened is not None:
+        decoded = decode(bytes(value))  # must not raise: the screen only vouches for valid reads
+        assert isinstance(decoded, PlateRead)
+        assert screened == (decoded.plate, decoded.confidence)
+
+
+def _replace(read: PlateRead, old: bytes, new: bytes) -> bytes:
+    value = encode(read)
+    assert old in value
+    return value.replace(old, new, 1)
+
+
+def test_values_only_a_decoder_can_judge_are_left_to_it() -> None:
+    read = make_read("AB12CDE").model_copy(
+        update={"captured_at": AT, "char_confidences": (0.9,) * 7, "crop_jpeg": b"\xff\xd8"}
+    )
+    valid = encode(read)
+    assert screen_plate_reads([valid]) == [("AB12CDE", 0.9)]
+    cases = {
+        "30 February": _replace(read, b"2025-06-01T12:00:00Z", b"2025-02-30T12:00:00Z"),
+        "bbox corners out of order": _replace(read, b'"x2":120', b'"x2":5'),
+        "one confidence too few": _replace(read, b"[0.9,0.9,", b"[0.9,"),
+        "confidence above 1": _replace(read, b'"confidence":0.9', b'"confidence":1.5'),
+        "unused base64 bits set": _replace(read, b'"_9g="', b'"_9h="'),
+        "unknown key": _replace(read, b'"crop_ref":null', b'"crop_ref":null,"x":1'),
+        "plate in lower case": _replace(read, b'"plate":"AB12CDE"', b'"plate":"ab12cde"'),
+        "other schema version": _replace(read, b'"schema_version":1', b'"schema_version":2'),
+    }
+    for name, value in cases.items():
+        assert screen_plate_reads([value]) == [None], name
+    # Valid, but not as encode() writes it: decoded in full instead.
+    spaced = valid.replace(b'"plate":', b'"plate": ')
+    assert screen_plate_reads([spaced]) == [None]
+    assert isinstance(decode(spaced), PlateRead)
+
+
+def test_other_messages_are_not_screened() -> None:
+    heartbeat = Heartbeat(edge_box_id="box", sent_at=AT, heartbeat_id=uuid.uuid4())
+    values = [encode(heartbeat), b"", b"\x00\x01 not json", b"[]", encode(make_read())]
+    assert screen_plate_reads(values)[:4] == [None, None, None, None]
+    assert screen_plate_reads(values)[4] is not None
