@@ -65,6 +65,10 @@ class ApiSettings(RoleSettings):
     hotlist_publish: bool = Field(
         default=True, description="Publish activated hotlist versions to Kafka for the matchers."
     )
+    registry_publish: bool = Field(
+        default=True,
+        description="Publish camera registry changes to Kafka (cordon.cameras) for the matchers.",
+    )
 
     @field_validator("bootstrap_admin_password")
     @classmethod

@@ -40,6 +40,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "AnyEvent",
     "BBox",
+    "CameraRecord",
     "CameraState",
     "CameraStatus",
     "DeadLetter",
@@ -286,7 +287,27 @@ class DeadLetter(_Frozen):
     parked_at: UtcMillis
 
 
-AnyEvent: TypeAlias = PlateRead | Heartbeat | HotlistChunk | HotlistHit | DeadLetter
+class CameraRecord(_Frozen):
+    """A camera's registry entry as the API publishes it on ``cordon.cameras`` (compacted, keyed by id).
+
+    The matchers follow the topic to decide which cameras cover arterial routes; ``removed`` retires a camera.
+    """
+
+    type: Literal["camera_record"] = "camera_record"
+    schema_version: Literal[1] = 1
+    camera_id: str = Field(min_length=1, max_length=64, description="Camera id, as in PlateRead.camera_id.")
+    name: str = Field(default="", max_length=200)
+    latitude: float | None = Field(default=None, ge=-90.0, le=90.0, description="WGS84 latitude, degrees.")
+    longitude: float | None = Field(default=None, ge=-180.0, le=180.0, description="WGS84 longitude.")
+    road: str = Field(default="", max_length=128, description="Road name or number, e.g. A580.")
+    bearing_deg: float | None = Field(default=None, ge=0.0, lt=360.0, description="Direction it faces.")
+    arterial: bool = Field(default=False, description="Covers a main arterial route into/out of the borough.")
+    removed: bool = Field(default=False, description="The camera was deleted from the registry.")
+    updated_at: UtcMillis
+    updated_by: str = Field(default="", max_length=64)
+
+
+AnyEvent: TypeAlias = PlateRead | Heartbeat | HotlistChunk | HotlistHit | DeadLetter | CameraRecord
 Event: TypeAlias = Annotated[AnyEvent, Field(discriminator="type")]
 _EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(Event)
 

@@ -45,6 +45,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("cordon.dlq", 1, "messages no consumer could process, with the reason"),
     # One partition: every matcher reads the whole topic and must see the chunks of a version in order.
     TopicSpec("cordon.hotlists", 1, "hotlist versions, published as HotlistChunk messages", compact=True),
+    # Compacted and keyed by camera id: the newest record of every camera is the registry.
+    TopicSpec("cordon.cameras", 1, "camera registry records (CameraRecord) from the API", compact=True),
 )
 
 

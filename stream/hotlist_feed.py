@@ -21,12 +21,15 @@ from cordon.events import EventDecodeError, HotlistChunk, decode, encode
 from edge.publisher import close_producer, make_producer
 from stream.hotlist import HotlistVersion, VersionAssembler, chunk_version
 
-__all__ = ["HotlistFollower", "publish_version", "read_latest_version"]
+__all__ = ["HotlistFollower", "open_topic_from_start", "publish_version", "read_latest_version"]
 
 log = logging.getLogger(__name__)
 
 
-def _consumer(bootstrap: str, topic: str, *, timeout_s: float) -> tuple[KafkaConsumer, TopicPartition]:
+def open_topic_from_start(
+    bootstrap: str, topic: str, *, timeout_s: float
+) -> tuple[KafkaConsumer, TopicPartition]:
+    """A consumer assigned to partition 0 of a one-partition topic, at its beginning (no group)."""
     try:
         consumer = KafkaConsumer(
             bootstrap_servers=bootstrap,
@@ -60,7 +63,7 @@ def read_latest_version(
     bootstrap: str, topic: str = "cordon.hotlists", *, timeout_s: float = 30.0
 ) -> HotlistVersion | None:
     """Read the topic up to its current end and return the newest complete version (None if there is none)."""
-    consumer, partition = _consumer(bootstrap, topic, timeout_s=timeout_s)
+    consumer, partition = open_topic_from_start(bootstrap, topic, timeout_s=timeout_s)
     try:
         end = consumer.end_offsets([partition])[partition]
         assembler = VersionAssembler()
@@ -145,7 +148,7 @@ class HotlistFollower:
                 self._stop.wait(2.0)
 
     def _follow(self) -> None:
-        consumer, partition = _consumer(self.bootstrap, self.topic, timeout_s=10.0)
+        consumer, partition = open_topic_from_start(self.bootstrap, self.topic, timeout_s=10.0)
         assembler = VersionAssembler()
         try:
             end = consumer.end_offsets([partition])[partition]

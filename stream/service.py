@@ -51,6 +51,7 @@ from cordon.events import (
 from cordon.kafka import ensure_topics, wait_for_broker
 from edge.publisher import close_producer, make_producer
 from stream.alerts import AlertDeduper
+from stream.camera_feed import CameraRegistryFollower
 from stream.core import MatchPolicy, ReadMatcher
 from stream.hotlist import HotlistVersion
 from stream.hotlist_feed import HotlistFollower
@@ -160,6 +161,12 @@ class MatcherService:
 
     def __init__(self, settings: MatcherSettings, *, registry: CameraRegistry | None = None) -> None:
         self.settings = settings
+        # Without a registry given or a file named, follow the one the API publishes on cordon.cameras.
+        self.camera_follower: CameraRegistryFollower | None = None
+        if registry is None and settings.camera_registry is None:
+            self.camera_follower = CameraRegistryFollower(
+                settings.kafka_bootstrap, self._on_registry, topic=settings.cameras_topic
+            )
         if registry is None:
             registry = (
                 CameraRegistry.load(settings.camera_registry)
@@ -188,6 +195,20 @@ class MatcherService:
         self._producer: KafkaProducer | None = None
         self.follower = HotlistFollower(
             settings.kafka_bootstrap, self._on_version, topic=settings.hotlists_topic
+        )
+
+    def _registry_caught_up(self) -> bool:
+        return self.camera_follower is None or self.camera_follower.wait_caught_up(0.0)
+
+    def _stop_followers(self) -> None:
+        self.follower.stop()
+        if self.camera_follower is not None:
+            self.camera_follower.stop()
+
+    def _on_registry(self, registry: CameraRegistry) -> None:
+        self.matcher.registry = registry  # one assignment: a read sees the old or the new registry
+        log.info(
+            "camera registry in use", extra={"cameras": len(registry), "instance": self.settings.instance_id}
         )
 
     @property
@@ -343,21 +364,24 @@ class MatcherService:
         wait_for_broker(s.kafka_bootstrap, timeout_s=60)
         ensure_topics(s.kafka_bootstrap)
         self.follower.start()
+        if self.camera_follower is not None:
+            self.camera_follower.start()
         deadline = time.monotonic() + s.hotlist_load_timeout_s
-        while not self.follower.wait_caught_up(0.2):
+        while not (self.follower.wait_caught_up(0.2) and self._registry_caught_up()):
             if self.stop_event.is_set():  # asked to stop while still loading the hotlist
-                self.follower.stop()
+                self._stop_followers()
                 return
             if time.monotonic() > deadline:
-                self.follower.stop()
+                self._stop_followers()
                 raise BrokerError(
-                    f"could not read the current hotlist from {s.hotlists_topic} within "
+                    f"could not read the current hotlist from {s.hotlists_topic} (and cameras from "
+                    f"{s.cameras_topic}) within "
                     f"{s.hotlist_load_timeout_s:g} s (CORDON_HOTLIST_LOAD_TIMEOUT_S)"
                 )
         if before_consuming is not None:
             before_consuming()
         if self.stop_event.is_set():
-            self.follower.stop()
+            self._stop_followers()
             return
         consumer = self._consumer_in_use = self._consumer()
         self._producer = make_producer(s.kafka_bootstrap, client_id=s.instance_id)
@@ -380,7 +404,7 @@ class MatcherService:
                     self.stop_event.wait(1.0)
                     self._producer = make_producer(s.kafka_bootstrap, client_id=s.instance_id)
         finally:
-            self.follower.stop()
+            self._stop_followers()
             self._finish_in_flight()
             close_producer(self._producer, timeout_s=5.0)
             consumer.close(autocommit=False)

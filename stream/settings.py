@@ -29,6 +29,11 @@ class MatcherSettings(RoleSettings):
     hits_topic: str = Field(default="cordon.hits", min_length=1)
     dlq_topic: str = Field(default="cordon.dlq", min_length=1)
     hotlists_topic: str = Field(default="cordon.hotlists", min_length=1)
+    cameras_topic: str = Field(
+        default="cordon.cameras",
+        min_length=1,
+        description="Camera registry the API publishes; followed when camera_registry (a file) is unset.",
+    )
     camera_registry: Path | None = Field(
         default=None,
         description="YAML/CSV camera registry (id, road, arterial, ...); None: no camera is arterial.",

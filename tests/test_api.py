@@ -54,6 +54,7 @@ def make_api(database_url: str, **overrides: object) -> Iterator[Api]:
         database_url=database_url,
         bootstrap_admin_password=ADMIN_PASSWORD,
         hotlist_publish=False,
+        registry_publish=False,
         **overrides,
     )
     app = create_app(settings, background=False)

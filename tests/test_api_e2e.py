@@ -255,3 +255,60 @@ def test_control_room_page_shows_a_hit_within_2s_and_the_acknowledgement_is_audi
         audit = api.get("auditor", "/api/v1/audit", action="alert_acknowledge").json()["items"]
         assert [(e["username"], e["detail"]["plate"]) for e in audit] == [(operator, "LV70XKM")]
         print(f"read -> control-room page: {elapsed:.2f} s")
+
+
+@pytest.mark.slow
+def test_cameras_registered_in_the_api_decide_where_the_matcher_raises_hits(
+    pg_url: str, broker: EmbeddedBroker, client_factory: Callable[[str], Client]
+) -> None:
+    """The matcher follows the registry the API publishes (cordon.cameras): arterial cameras raise hits."""
+    with BackgroundServer(_api_settings(pg_url, broker)) as server:
+        api = client_factory(server.url)
+        api.add_user("engineer")
+        engineer = {"Authorization": api.headers["engineer"]}
+        for camera_id, arterial in (("cam-a580", True), ("cam-side", False), ("cam-gone", True)):
+            api.http.put(
+                f"/api/v1/cameras/{camera_id}", json={"road": "A580", "arterial": arterial}, headers=engineer
+            ).raise_for_status()
+        api.http.delete("/api/v1/cameras/cam-gone", headers=engineer).raise_for_status()
+        response = api.http.post(
+            "/api/v1/hotlists/versions",
+            files={
+                "file": (
+                    "intel.csv",
+                    b"plate,category,priority,action\nLV70XKM,intel,3,Log only\n",
+                    "text/csv",
+                )
+            },
+            data={"hotlist": "local-intel", "activate": "true"},
+            headers={"Authorization": api.headers["admin"]},
+        )
+        assert response.status_code == 201, response.text
+        matcher = MatcherService(
+            MatcherSettings.load(
+                kafka_bootstrap=broker.bootstrap,
+                group_id=f"matcher-{uuid.uuid4().hex[:6]}",
+                session_timeout_ms=6000,
+                max_poll_interval_ms=10000,
+                metrics_port=None,
+            )
+        )
+        thread = threading.Thread(target=matcher.run, daemon=True)
+        thread.start()
+        producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
+        try:
+            _wait(
+                lambda: matcher.hotlist_version == 1 and len(matcher.matcher.registry) == 2, what="registry"
+            )
+            assert matcher.matcher.registry.is_arterial("cam-a580")
+            for camera_id in ("cam-side", "cam-gone", "cam-unknown", "cam-a580"):
+                read = make_read("LV70XKM", camera_id=camera_id)
+                producer.send("cordon.reads", key=camera_id.encode(), value=encode(read)).get(10)
+            _wait(lambda: matcher.hits_published >= 1, what="the arterial camera's hit")
+            time.sleep(2.0)
+        finally:
+            producer.close()
+            matcher.stop()
+            thread.join(30)
+        hits = [decode(v) for v in read_topic(broker.bootstrap, "cordon.hits")]
+        assert [h.camera_id for h in hits] == ["cam-a580"]  # type: ignore[union-attr]

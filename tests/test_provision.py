@@ -38,6 +38,7 @@ def test_provision_writes_the_box_config_and_lists_missing_credentials(tmp_path:
         bind_port=free_port(),
         bootstrap_admin_password=ADMIN,
         consume_events=False,
+        registry_publish=False,
         kafka_bootstrap="kafka.example:9092",
     )
     with BackgroundServer(settings) as server, httpx.Client(base_url=server.url) as http:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import yaml
 from fastapi import APIRouter, Depends, Path, Request, Response, status
+from kafka.errors import KafkaError
 from sqlalchemy import delete, select
 
 from api import queries
@@ -15,12 +16,46 @@ from api.errors import NotFoundError
 from api.schemas import BoxIn, BoxOut, CameraIn, CameraOut, FleetAlert, FleetBox, FleetOut
 from api.settings import ApiSettings
 from api.tables import Camera, EdgeBox, HeartbeatRow, User
-from cordon.events import Heartbeat, utc_now
+from cordon.errors import BrokerError
+from cordon.events import CameraRecord, Heartbeat, encode, utc_now
+from edge.publisher import close_producer, make_producer
 
 router = APIRouter(prefix="/api/v1", tags=["fleet"])
+CAMERAS_TOPIC = "cordon.cameras"
 Engineer = Annotated[User, Depends(require("engineer"))]
 Viewer = Annotated[User, Depends(require("engineer", "operator", "planner"))]
 ObjectId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+
+
+def publish_camera(settings: ApiSettings, record: CameraRecord) -> None:
+    """Send a camera's registry record to ``cordon.cameras`` and wait for the broker (BrokerError if not).
+
+    Called before the store commits, so a change the matchers never got is not kept either.
+    """
+    if not settings.registry_publish:
+        return
+    producer = make_producer(settings.kafka_bootstrap, client_id="cordon-api-registry")
+    try:
+        producer.send(CAMERAS_TOPIC, key=record.camera_id.encode(), value=encode(record)).get(timeout=30)
+    except KafkaError as exc:
+        raise BrokerError(f"camera {record.camera_id!r} not published to {CAMERAS_TOPIC}: {exc}") from exc
+    finally:
+        close_producer(producer, timeout_s=5.0)
+
+
+def camera_record(camera: Camera, *, username: str, removed: bool = False) -> CameraRecord:
+    return CameraRecord(
+        camera_id=camera.camera_id,
+        name=camera.name,
+        latitude=camera.latitude,
+        longitude=camera.longitude,
+        road=camera.road,
+        bearing_deg=camera.bearing_deg,
+        arterial=camera.arterial,
+        removed=removed,
+        updated_at=utc_now(),
+        updated_by=username,
+    )
 
 
 @router.get("/cameras")
@@ -34,10 +69,19 @@ def list_cameras(session: SessionDep, _: Viewer) -> list[CameraOut]:
 
 @router.put("/cameras/{camera_id}")
 def put_camera(
-    camera_id: ObjectId, body: CameraIn, request: Request, session: SessionDep, user: Engineer
+    camera_id: ObjectId,
+    body: CameraIn,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: Engineer,
 ) -> CameraOut:
-    """Register or update a camera (location, road, bearing, arterial, direction in/out)."""
+    """Register or update a camera (location, road, bearing, arterial, direction in/out).
+
+    The matchers get the change through ``cordon.cameras`` (arterial cameras raise hits).
+    """
     camera = queries.upsert_camera(session, camera_id=camera_id, values=body.model_dump())
+    publish_camera(settings, camera_record(camera, username=user.username))
     queries.record_audit(
         session,
         username=user.username,
@@ -49,10 +93,14 @@ def put_camera(
 
 
 @router.delete("/cameras/{camera_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_camera(camera_id: ObjectId, request: Request, session: SessionDep, user: Engineer) -> None:
-    """Remove a camera from the registry."""
-    if session.get(Camera, camera_id) is None:
+def delete_camera(
+    camera_id: ObjectId, request: Request, session: SessionDep, settings: SettingsDep, user: Engineer
+) -> None:
+    """Remove a camera from the registry (and from the matchers')."""
+    camera = session.get(Camera, camera_id)
+    if camera is None:
         raise NotFoundError(f"camera {camera_id!r} not found")
+    publish_camera(settings, camera_record(camera, username=user.username, removed=True))
     session.execute(delete(Camera).where(Camera.camera_id == camera_id))
     queries.record_audit(
         session,
