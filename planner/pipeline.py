@@ -215,10 +215,12 @@ def run_plan(settings: PlannerSettings, *, out_dir: Path, progress: Progress | N
     existing = (
         site_points(load_camera_sites(settings.existing_cameras)) if settings.existing_cameras else None
     )
+    user_sites = site_points(load_camera_sites(settings.user_sites)) if settings.user_sites else None
     sites = candidate_sites(
         graph,
         boundary,
         existing=existing,
+        user_sites=user_sites,
         min_degree=settings.candidate_min_degree,
         site_cost=SiteCost(camera=settings.camera_cost, pole=settings.pole_cost, power=settings.power_cost),
     )
@@ -241,7 +243,9 @@ def run_plan(settings: PlannerSettings, *, out_dir: Path, progress: Progress | N
     greedy_s = time.monotonic() - t0
     report(0.5, "exact MILP (HiGHS)")
     t0 = time.monotonic()
-    exact = solve_milp(problem, budget, time_limit_s=settings.milp_time_limit_s)
+    exact = solve_milp(
+        problem, budget, time_limit_s=settings.milp_time_limit_s, backup=settings.backup_coverage
+    )
     milp_s = time.monotonic() - t0
     chosen = (
         exact.sites if exact.has_solution and (exact.objective or 0) >= greedy.objective else greedy.sites
@@ -311,6 +315,8 @@ def run_plan(settings: PlannerSettings, *, out_dir: Path, progress: Progress | N
             "milp_objective": exact.objective,
             "milp_gap": exact.gap,
             "milp_s": round(milp_s, 3),
+            "milp_found_by": exact.found_by,
+            "backup_covered_weight": exact.backup_objective,
         },
         "anpr": {
             "method": cordon.method,

@@ -41,6 +41,12 @@ class PlannerSettings(RoleSettings):
     )
     osm_file: Path | None = Field(default=None, description="A local .osm/.osm.pbf file instead of Meridian.")
     existing_cameras: Path | None = Field(default=None, description="CSV/GeoJSON of existing cameras (kept).")
+    user_sites: Path | None = Field(
+        default=None, description="CSV/GeoJSON of extra candidate sites (e.g. lamp columns with power)."
+    )
+    backup_coverage: bool = Field(
+        default=False, description="Also reward covering crime twice (Hogan & ReVelle backup coverage)."
+    )
     cameras: int | None = Field(default=10, ge=0, le=5000, description="New CCTV cameras to place.")
     money: float | None = Field(default=None, ge=0, description="Money budget for new CCTV sites, GBP.")
     camera_cost: float = Field(default=1500.0, ge=0, description="Cost of a CCTV camera, GBP.")

@@ -114,3 +114,31 @@ def test_cordon_plan_command(tmp_path: Path) -> None:
     )
     assert bad.returncode == 2
     assert "cameras" in bad.stderr
+
+
+def test_user_sites_existing_cameras_and_backup_coverage(tmp_path: Path) -> None:
+    """A user's candidate sites can be chosen, existing cameras are always kept, backup coverage is reported."""
+    sites = tmp_path / "lamp-columns.csv"
+    sites.write_text(
+        "site_id,x,y\nlamp-1,342700,392600\nlamp-2,345200,394500\n"
+    )  # Huyton, Kirkby (EPSG:27700)
+    existing = tmp_path / "existing.csv"
+    existing.write_text("camera_id,x,y\ncctv-huyton-village,341990,391280\n")
+    summary = run_plan(
+        PlannerSettings.load(
+            data_dir=SHARED / "data",
+            cameras=5,
+            user_sites=sites,
+            existing_cameras=existing,
+            backup_coverage=True,
+            backtest_draws=20,
+        ),
+        out_dir=tmp_path / "out",
+    )
+    ranked = gpd.read_file(tmp_path / "out" / "sites.geojson")
+    assert "existing:cctv-huyton-village" in set(ranked["site_id"])
+    assert summary["candidate_sites"] == 476 + 2 + 1
+    cctv = summary["cctv"]
+    assert isinstance(cctv, dict)
+    assert cctv["cameras"] == 5 + 1
+    assert cctv["backup_covered_weight"] is not None
