@@ -117,7 +117,7 @@ def test_cordon_plan_command(tmp_path: Path) -> None:
 
 
 def test_user_sites_existing_cameras_and_backup_coverage(tmp_path: Path) -> None:
-    """A user's candidate sites can be chosen, existing cameras are always kept, backup coverage is reported."""
+    """A user's candidate sites are candidates, existing cameras are kept, backup coverage is reported."""
     sites = tmp_path / "lamp-columns.csv"
     sites.write_text(
         "site_id,x,y\nlamp-1,342700,392600\nlamp-2,345200,394500\n"
