@@ -27,8 +27,8 @@ from cordon.events import (
     PlateRead,
     decode,
     encode,
-    utc_now,
 )
+from cordon.kafka import dead_letter
 from edge.publisher import close_producer, make_producer
 
 __all__ = ["EventIngestor"]
@@ -152,25 +152,7 @@ class EventIngestor:
     def _dead_letter(self, record: ConsumerRecord, reason: str) -> DeadLetter:
         self.dead_letters += 1
         DEAD_LETTERS.inc()
-        log.warning(
-            "message parked on the DLQ",
-            extra={
-                "topic": record.topic,
-                "partition": record.partition,
-                "offset": record.offset,
-                "reason": reason,
-            },
-        )
-        return DeadLetter(
-            source_topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=record.key,
-            value=record.value,
-            reason=reason[:4000],
-            consumer=f"{self.group_id}-ingest",
-            parked_at=utc_now(),
-        )
+        return dead_letter(record, reason, consumer=f"{self.group_id}-ingest")
 
     def wait_healthy(self, timeout_s: float = 30.0) -> bool:
         deadline = time.monotonic() + timeout_s

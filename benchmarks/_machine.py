@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
 
 # Shared with ``cordon hardware bench``, which describes the box it measures the same way.
 from hardware.bench import progress_bar
 from hardware.machine import cpu_model, package_version
 
 __all__ = [
+    "add_load_rows",
     "cpu_model",
     "cpu_seconds",
     "kafka_crc32c",
@@ -18,6 +23,7 @@ __all__ = [
     "other_cpu_share",
     "package_version",
     "progress_bar",
+    "write_json",
 ]
 
 
@@ -66,3 +72,33 @@ def other_cpu_share(
         return None
     others = (after[0] - before[0]) - (after[1] - before[1]) - exclude_cpu_s
     return round(min(max(others / (wall_s * cpus), 0.0), 1.0), 3)
+
+
+def add_load_rows(
+    table: Table,
+    start: tuple[float, float, float],
+    end: tuple[float, float, float],
+    other_share: float | None,
+    *,
+    measured: str = "rates",
+) -> None:
+    """Add the load-average row and, if known, how much CPU other processes used (and a noise warning)."""
+    table.add_row(
+        "load average", f"start {start[0]:.2f} {start[1]:.2f} {start[2]:.2f}; end {end[0]:.2f} {end[1]:.2f}"
+    )
+    if other_share is not None:
+        busy = other_share > 0.1
+        table.add_row(
+            "other processes",
+            f"used {other_share:.0%} of all CPU time during the run"
+            + (f" [yellow](busy machine: {measured} are noisy)[/yellow]" if busy else ""),
+        )
+
+
+def write_json(path: Path | None, data: object, console: Console) -> None:
+    """Write a benchmark's results as JSON, if a path was given."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    console.print(f"results written to {path}")

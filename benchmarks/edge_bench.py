@@ -73,6 +73,7 @@ try:
         other_cpu_share,
         package_version,
         progress_bar,
+        write_json,
     )
 except ModuleNotFoundError:  # run as a script: benchmarks/ is on sys.path, the repository root is not
     from _machine import (  # type: ignore[no-redef]
@@ -83,6 +84,7 @@ except ModuleNotFoundError:  # run as a script: benchmarks/ is on sys.path, the 
         other_cpu_share,
         package_version,
         progress_bar,
+        write_json,
     )
 
 __all__ = [
@@ -711,10 +713,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     print_report(result, console)
     data = result.to_dict()
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        console.print(f"results written to {args.json}")
+    write_json(args.json, data, console)
     return data
 
 

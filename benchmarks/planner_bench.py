@@ -82,21 +82,25 @@ from planner.data import DEFAULT_CRIME_WEIGHTS
 
 try:
     from benchmarks._machine import (
+        add_load_rows,
         cpu_model,
         cpu_seconds,
         load_average,
         other_cpu_share,
         package_version,
         progress_bar,
+        write_json,
     )
 except ModuleNotFoundError:  # run as a script: benchmarks/ is on sys.path, the repository root is not
     from _machine import (  # type: ignore[no-redef]
+        add_load_rows,
         cpu_model,
         cpu_seconds,
         load_average,
         other_cpu_share,
         package_version,
         progress_bar,
+        write_json,
     )
 
 __all__ = [
@@ -941,15 +945,13 @@ def _tables(result: BenchResult) -> list[Table]:
         f"Python {m.python}, numpy {m.numpy}, scipy {m.scipy} (HiGHS), highspy {m.highspy}, spopt {m.spopt}, "
         f"pulp {m.pulp}",
     )
-    la, lb = result.load_average_start, result.load_average_end
-    machine.add_row("load average", f"start {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}; end {lb[0]:.2f} {lb[1]:.2f}")
-    if result.other_cpu_share is not None:
-        busy = result.other_cpu_share > 0.1
-        machine.add_row(
-            "other processes",
-            f"used {result.other_cpu_share:.0%} of all CPU time during the run"
-            + (" [yellow](busy machine: times are noisy)[/yellow]" if busy else ""),
-        )
+    add_load_rows(
+        machine,
+        result.load_average_start,
+        result.load_average_end,
+        result.other_cpu_share,
+        measured="times",
+    )
 
     instances = Table(title="Instances")
     for name in (
@@ -1202,10 +1204,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     print_report(result, console)
     data = result.to_dict()
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        console.print(f"results written to {args.json}")
+    write_json(args.json, data, console)
     return data
 
 

@@ -12,13 +12,16 @@ from dataclasses import dataclass
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from cordon.errors import BrokerError
+from cordon.events import DeadLetter, utc_now
 
 __all__ = [
     "TOPICS",
     "TopicSpec",
+    "dead_letter",
     "ensure_topics",
     "wait_for_broker",
 ]
@@ -124,3 +127,26 @@ def ensure_topics(
         return created
     finally:
         admin.close()
+
+
+def dead_letter(record: ConsumerRecord, reason: str, *, consumer: str) -> DeadLetter:
+    """Log a message a consumer cannot process and wrap it, with the reason, for ``cordon.dlq``."""
+    log.warning(
+        "message parked on the DLQ",
+        extra={
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "reason": reason,
+        },
+    )
+    return DeadLetter(
+        source_topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        reason=reason[:4000],
+        consumer=consumer,
+        parked_at=utc_now(),
+    )

@@ -48,7 +48,7 @@ from cordon.events import (
     screen_plate_reads,
     utc_now,
 )
-from cordon.kafka import ensure_topics, wait_for_broker
+from cordon.kafka import dead_letter, ensure_topics, wait_for_broker
 from edge.publisher import close_producer, make_producer
 from stream.alerts import AlertDeduper
 from stream.camera_feed import CameraRegistryFollower
@@ -256,25 +256,7 @@ class MatcherService:
     def _dead_letter(self, record: ConsumerRecord, reason: str) -> DeadLetter:
         self.dead_letters += 1
         DEAD_LETTERS.inc()
-        log.warning(
-            "message parked on the DLQ",
-            extra={
-                "topic": record.topic,
-                "partition": record.partition,
-                "offset": record.offset,
-                "reason": reason,
-            },
-        )
-        return DeadLetter(
-            source_topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=record.key,
-            value=record.value,
-            reason=reason[:4000],
-            consumer=self.settings.instance_id,
-            parked_at=utc_now(),
-        )
+        return dead_letter(record, reason, consumer=self.settings.instance_id)
 
     def process(
         self, record: ConsumerRecord, *, now: datetime | None = None
