@@ -390,7 +390,13 @@ def test_a_member_joining_mid_stream_takes_partitions_and_no_read_is_lost(
             sender.join()
         reader.close()
     assert matched == expected, f"{len(expected - matched)} reads unmatched after a member joined"
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], "a rebalance callback failed"
+    # kafka-python logs a metadata refresh cancelled by a client closing as an ERROR: not a callback failure.
+    errors = [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.ERROR and not (r.name == "kafka.cluster" and "Metadata refresh" in str(r.msg))
+    ]
+    assert not errors, "a rebalance callback failed"
 
 
 class _Commits:
@@ -398,12 +404,13 @@ class _Commits:
 
     def __init__(self) -> None:
         self.commits: list[dict[TopicPartition, int]] = []
+        self.flushes = 0
 
     def commit_async(self, offsets: dict[TopicPartition, OffsetAndMetadata], **_: object) -> None:
         self.commits.append({tp: o.offset for tp, o in offsets.items()})
 
     def flush(self, **_: object) -> None:
-        pass
+        self.flushes += 1
 
 
 def _sent(service: MatcherService, offsets: dict[int, int], sends: int) -> list[FutureRecordMetadata]:

@@ -117,6 +117,8 @@ def test_fleet_page_shows_boxes_and_alerts(server: tuple[BackgroundServer, dict[
         alerts = page.locator("#alerts")
         expect(alerts).to_contain_text("camera down: box-a580 / cam-w")
         expect(alerts).to_contain_text("box silent: box-m57")
+        assert "spool" not in page.inner_text("#alerts")  # only the two real alerts
+        assert page.inner_text("tr[data-box=box-a580] td:nth-child(3)") == "3"  # spool depth
         page.screenshot(path=str(ARTIFACTS / "fleet.png"), full_page=True)
     finally:
         browser.close()

@@ -7,6 +7,7 @@ Each fault (camera killed, broker stopped, empty model dir, skewed clock, short 
 from __future__ import annotations
 
 import email.utils
+import logging
 import math
 import socket
 import struct
@@ -77,7 +78,8 @@ class _DateHandler(BaseHTTPRequestHandler):
         return email.utils.formatdate((timestamp or time.time()) + skew, usegmt=True)
 
     def log_message(self, format: str, *args: object) -> None:
-        pass
+        # To the test's log, not the handler's default of stderr.
+        logging.getLogger(__name__).debug(format, *args)
 
 
 class ClockServer:
