@@ -13,16 +13,18 @@ bytes are served by the API unchanged.
 from __future__ import annotations
 
 import base64
+import binascii
+import contextlib
 import functools
 import hashlib
 import inspect
 import json
-import re
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, Final, Literal, TypeAlias
+from typing import Annotated, Any, Final, Literal, TypeAlias, cast
 
+import msgspec
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -353,43 +355,49 @@ def decode(data: bytes | str) -> AnyEvent:
 # --- A fast, strict screen of plate reads -------------------------------------------------------------------
 #
 # Decoding a PlateRead with pydantic costs about 6 us, most of which a stream consumer does not need for the
-# vast majority of reads that match nothing. The screen below recognises, with one regular expression, a
-# message in exactly the form encode() writes, and checks every rule of PlateRead on it (types, lengths,
-# patterns, ranges, the validators), so that whatever it accepts, decode() accepts too, with the same plate
-# and confidence. Anything else (another key order, escapes in strings, other number or date spellings,
-# invalid values) is not screened, and must be decoded to find out; the screen never rejects a message.
-# It is written against the PlateRead and BBox classes below, and switches itself off (every message then
-# needs decoding) if their source changes, until it is checked against the new definition and re-pinned.
+# vast majority of reads that match nothing. The screen below decodes a whole batch of messages in one call
+# of msgspec (a compiled JSON decoder with typed validation) into a struct that mirrors PlateRead, then checks
+# the rules msgspec does not express (the plate's characters, one confidence per character, the box's corners,
+# canonical base64), so that whatever it accepts, decode() accepts too, with the same plate and confidence.
+# Where the two decoders differ, the screen is the stricter: it never rejects a message, it only leaves it
+# to decode() to judge. It is written against the PlateRead and BBox classes below, and switches itself off
+# (every message then needs decoding) if their source changes, until it is checked against the new
+# definition and re-pinned.
 
 _SCREENED_SOURCE_SHA256: Final = "6cc3e53f706a30f8284db5cdd4ae92baee118e64541dc7a60071a018b7f39b09"
 """SHA-256 of the source of PlateRead, BBox and _to_utc_ms, which the screen is written for."""
 
-_TEXT: Final = r"[\x20\x21\x23-\x5b\x5d-\x7e]"  # printable ASCII but " and \: a JSON string without escapes
-_UNIT: Final = r"(?:0(?:\.[0-9]+)?|1(?:\.0+)?)"  # a JSON number from 0 to 1
-_COUNT: Final = r"(?:0|[1-9][0-9]{0,17})"  # a JSON integer >= 0 that fits in 64 bits
-_SCREEN_VALUES: Final = {
-    "type": '"plate_read"',
-    "schema_version": "1",
-    "read_id": '"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"',
-    "camera_id": f'"{_TEXT}{{1,64}}"',
-    "edge_box_id": f'"{_TEXT}{{1,64}}"',
-    # UTC, as encode() writes it; the calendar (30 February) is checked with datetime.fromisoformat.
-    "captured_at": '"(?P<captured_at>[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])'
-    'T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,6})?)Z"',
-    "plate_raw": f'"{_TEXT}{{0,16}}"',
-    "plate": '"(?P<plate>[A-Z0-9]{1,10})"',
-    "plate_format": f'(?:null|"{_TEXT}*")',
-    "confidence": f"(?P<confidence>{_UNIT})",
-    # At least one value: an empty list never has the plate's length.
-    "char_confidences": f"(?:null|\\[(?P<char_confidences>{_UNIT}(?:,{_UNIT})*)\\])",
-    "bbox": f'\\{{"x1":(?P<x1>{_COUNT}),"y1":(?P<y1>{_COUNT}),'
-    f'"x2":(?P<x2>{_COUNT}),"y2":(?P<y2>{_COUNT})\\}}',
-    "direction": '(?:null|"in"|"out")',
-    "frames": "[1-9][0-9]{0,17}",
-    # URL-safe, padded base64 (as encode() writes bytes); that the unused bits are zero is checked after.
-    "crop_jpeg": '(?:null|"(?P<crop_jpeg>(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2}==|[A-Za-z0-9_-]{3}=)?)")',
-    "crop_ref": f'(?:null|"{_TEXT}{{0,512}}")',
-}
+_Unit = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+_Count = Annotated[int, msgspec.Meta(ge=0)]
+_Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class _ScreenBBox(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    x1: _Count
+    y1: _Count
+    x2: _Count
+    y2: _Count
+
+
+class _ScreenRead(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """PlateRead's fields and rules as msgspec checks them (stricter where they differ: no defaults)."""
+
+    type: Literal["plate_read"]
+    schema_version: Literal[1]
+    read_id: uuid.UUID
+    camera_id: _Id
+    edge_box_id: _Id
+    captured_at: Annotated[datetime, msgspec.Meta(tz=True)]
+    plate_raw: Annotated[str, msgspec.Meta(max_length=16)]
+    plate: Annotated[str, msgspec.Meta(min_length=1, max_length=10)]
+    plate_format: str | None
+    confidence: _Unit
+    char_confidences: tuple[_Unit, ...] | None
+    bbox: _ScreenBBox
+    direction: Literal["in", "out"] | None
+    frames: Annotated[int, msgspec.Meta(ge=1)]
+    crop_jpeg: str | None
+    crop_ref: Annotated[str, msgspec.Meta(max_length=512)] | None
 
 
 def _screened_source_sha256() -> str | None:
@@ -401,59 +409,76 @@ def _screened_source_sha256() -> str | None:
 
 
 @functools.cache
-def _compile_screen() -> re.Pattern[bytes] | None:
-    """The screen's expression (compiled once), or None if PlateRead is not what it was written for."""
+def _screen_decoder() -> msgspec.json.Decoder[_ScreenRead] | None:
+    """The screen's decoder (made once), or None if PlateRead is not what it was written for."""
     if _screened_source_sha256() != _SCREENED_SOURCE_SHA256 or set(PlateRead.model_fields) != set(
-        _SCREEN_VALUES
+        _ScreenRead.__struct_fields__
     ):
         return None
-    body = ",".join(f'"{name}":{_SCREEN_VALUES[name]}' for name in PlateRead.model_fields)
-    return re.compile(("\\{" + body + "\\}").encode("ascii"))
+    return msgspec.json.Decoder(_ScreenRead)
+
+
+def _screen_one(decoder: msgspec.json.Decoder[_ScreenRead], value: bytes) -> _ScreenRead | None:
+    try:
+        return decoder.decode(value)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
+def _screen_rules(read: _ScreenRead) -> bool:
+    """The rules of PlateRead that the struct does not check itself."""
+    plate, chars, box, crop = read.plate, read.char_confidences, read.bbox, read.crop_jpeg
+    if not (plate.isascii() and plate.isalnum() and plate.upper() == plate):
+        return False  # the pattern ^[A-Z0-9]+$
+    if (chars is not None and len(chars) != len(plate)) or box.x2 < box.x1 or box.y2 < box.y1:
+        return False
+    if crop is not None:  # URL-safe, padded base64 (as encode() writes bytes), with the unused bits zero
+        try:
+            data = crop.encode("ascii")
+            return base64.urlsafe_b64encode(base64.urlsafe_b64decode(data)) == data
+        except (UnicodeEncodeError, binascii.Error):
+            return False
+    return True
 
 
 def screen_plate_reads_active() -> bool:
     """Whether :func:`screen_plate_reads` screens anything (False: PlateRead changed since it was written)."""
-    return _compile_screen() is not None
+    return _screen_decoder() is not None
 
 
-def screen_plate_reads(values: Sequence[bytes]) -> list[tuple[str, float] | None]:
+def screen_plate_reads(values: Sequence[bytes | None]) -> list[tuple[str, float] | None]:
     """The plate and confidence of each message that is certainly a valid :class:`PlateRead`, cheaply.
 
-    A message is screened if it is a plate read in exactly the form :func:`encode` writes and satisfies every
-    rule of :class:`PlateRead`; :func:`decode` then returns a read with the same ``plate`` and
-    ``confidence``. A message that is not screened may still be valid (written by another encoder): decode it
-    to know, and to learn what is wrong with it. About 2.5 us per read, against 6 us for :func:`decode`.
+    A message is screened if it is a plate read that satisfies every rule of :class:`PlateRead`;
+    :func:`decode` then returns a read with the same ``plate`` and ``confidence``. A message that is not
+    screened may still be valid (the screen is stricter in a few corners): decode it to know, and to learn
+    what is wrong with it. The messages are decoded together, in one call, unless one of them is malformed
+    (then one by one): about 1.5 us per read, against 6 us for :func:`decode`.
 
     Returns
     -------
     list
         ``(plate, confidence)`` per message, or None for a message that must be decoded.
     """
-    screen = _compile_screen()
-    if screen is None:
-        return [None] * len(values)
-    out: list[tuple[str, float] | None] = []
-    parse_time = datetime.fromisoformat
-    for value in values:
-        found = screen.fullmatch(value) if isinstance(value, bytes) else None
-        if found is None:
-            out.append(None)
-            continue
-        plate = found["plate"]
-        chars = found["char_confidences"]
-        crop = found["crop_jpeg"]
-        if (
-            (chars is not None and chars.count(b",") + 1 != len(plate))
-            or int(found["x2"]) < int(found["x1"])
-            or int(found["y2"]) < int(found["y1"])
-            or (crop is not None and base64.urlsafe_b64encode(base64.urlsafe_b64decode(crop)) != crop)
-        ):
-            out.append(None)
-            continue
-        try:
-            parse_time(found["captured_at"].decode("ascii"))
-        except ValueError:
-            out.append(None)
-            continue
-        out.append((plate.decode("ascii"), float(found["confidence"])))
+    decoder = _screen_decoder()
+    out: list[tuple[str, float] | None] = [None] * len(values)
+    if decoder is None:
+        return out
+    present = [i for i, value in enumerate(values) if type(value) is bytes]
+    messages = [cast(bytes, values[i]) for i in present]
+    reads: list[_ScreenRead | None] | None = None
+    # One message a line: each line is decoded on its own, so a message cannot run into the next; a message
+    # holding a newline (or an empty one, a line msgspec skips) shows in the counts, and the batch is then
+    # decoded one message at a time, as it is when any message is malformed.
+    joined = b"\n".join(messages)
+    if joined.count(b"\n") == len(messages) - 1:
+        with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+            lines = decoder.decode_lines(joined)
+            if len(lines) == len(messages):
+                reads = list(lines)
+    if reads is None:
+        reads = [_screen_one(decoder, message) for message in messages]
+    for i, read in zip(present, reads, strict=True):
+        if read is not None and _screen_rules(read):
+            out[i] = (read.plate, read.confidence)
     return out
