@@ -36,10 +36,11 @@ Stages, in this order (so that the single-threaded core stage runs before any Ka
         and poll settings, decoding nothing, reading every read. Rate: records after the first poll that
         returned any, over the time from that poll to the last record; also given including the group join.
     (b) **Matcher** — a :class:`stream.service.MatcherService` with fuzzy matching on, in a fresh group, on a
-        thread; timed from the hotlist being in use, then from its first committed batch to
+        thread (its consumer-group member polls in a fetcher process of its own); timed from the hotlist being in use, then from its first committed batch to
         ``reads_processed`` reaching ``--reads`` (same rule as (a)). (c) is (b)/(a). Every hit is then read
         back from ``cordon.hits`` to check each planted read raised a hit on its entry. Also reported: the CPU
-        time of the consume-loop thread (how busy it was) and the garbage collections in the window. The
+        time of the consume-loop thread (how busy it was) and of the fetcher process, and the garbage
+        collections in the window. The
         benchmark's own remaining objects (the listed plates, for stage (d)) are frozen out of the garbage
         collector (``gc.freeze``) before (a), so that full collections cost what they cost in a matcher
         process.
@@ -272,9 +273,12 @@ class MatcherResult:
     rate_incl_join: float
     ratio_to_bare: float
     cpu_s: float
+    """CPU time of the benchmark process (the matcher's threads, and this loop) and the fetcher process."""
     reads_per_cpu_s: float
     thread_cpu_s: float
     """CPU time of the service's consume loop thread alone, same window."""
+    fetcher_cpu_s: float
+    """CPU time of the service's fetcher process (its consumer-group member), same window."""
     broker_cpu_s: float
     """CPU time of the broker in the same window."""
     gc_collections: tuple[int, int, int]
@@ -922,6 +926,9 @@ def measure_matcher(
     first_at = running.wait_for(lambda: service.reads_processed > 0, "the first batch", timeout_s=120)
     first_cpu, first_count = time.process_time(), service.reads_processed
     thread_cpu = _thread_cpu_s(running.thread.native_id)
+    fetcher = service._consumer_in_use
+    fetcher_pid = fetcher.pid if fetcher is not None else None
+    fetcher_cpu = _process_cpu_s(fetcher_pid) if fetcher_pid else 0.0
     broker_cpu = _BROKER_CPU[0]()
     deadline = time.perf_counter() + 120.0 + total / 500
     with GcWatch() as collector:
@@ -934,9 +941,11 @@ def measure_matcher(
             time.sleep(_POLL_S)
         last_at, cpu_s = time.perf_counter(), time.process_time() - first_cpu
         thread_cpu = _thread_cpu_s(running.thread.native_id) - thread_cpu
+        fetcher_cpu = (_process_cpu_s(fetcher_pid) - fetcher_cpu) if fetcher_pid else 0.0
         broker_cpu = _BROKER_CPU[0]() - broker_cpu
     progress.update(task, completed=total)
     seconds = last_at - first_at
+    cpu_s += fetcher_cpu
     rate = (total - first_count) / seconds if seconds > 0 else 0.0
 
     check = progress.add_task("(b) read back the hits", total=None)
@@ -957,6 +966,7 @@ def measure_matcher(
         cpu_s=round(cpu_s, 3),
         reads_per_cpu_s=round((total - first_count) / cpu_s) if cpu_s > 0 else 0,
         thread_cpu_s=round(thread_cpu, 2),
+        fetcher_cpu_s=round(fetcher_cpu, 2),
         broker_cpu_s=round(broker_cpu, 2),
         gc_collections=(collector.collections[0], collector.collections[1], collector.collections[2]),
         gc_pause_s=round(collector.pause_s, 3),
@@ -1438,7 +1448,8 @@ def _tables(result: BenchResult) -> list[Table]:
         f"{b.rate_incl_join:,.0f}",
         f"{b.seconds:.2f}",
         f"join + first batch {b.start_to_first_batch_s:.1f} s; consume-loop thread CPU "
-        f"{b.thread_cpu_s:.1f} s ({b.thread_cpu_s / b.seconds:.0%} busy); GC runs (gen 0/1/2) "
+        f"{b.thread_cpu_s:.1f} s ({b.thread_cpu_s / b.seconds:.0%} busy), fetcher process CPU "
+        f"{b.fetcher_cpu_s:.1f} s ({b.fetcher_cpu_s / b.seconds:.0%}); GC runs (gen 0/1/2) "
         f"{'/'.join(map(str, b.gc_collections))}, {b.gc_pause_s:.2f} s paused; {b.hits:,} hits "
         f"({_kinds(b.hits_by_kind)}) on {b.reads_with_hits:,} reads; planted hit {b.planted_with_hit}/"
         f"{p.planted}; DLQ {b.dead_letters}; broker CPU {_cores(b.broker_cpu_s, b.seconds)}",

@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
+from kafka.partitioner import DefaultPartitioner
+from kafka.partitioner.abc import Partitioner
 
 from cordon.errors import BrokerError
 from cordon.kafka import ensure_topics
@@ -19,11 +21,14 @@ __all__ = ["SpoolPublisher", "close_producer", "make_producer"]
 log = logging.getLogger(__name__)
 
 
-def make_producer(bootstrap: str, *, client_id: str, timeout_s: float = 5.0) -> KafkaProducer:
+def make_producer(
+    bootstrap: str, *, client_id: str, timeout_s: float = 5.0, partitioner: Partitioner | None = None
+) -> KafkaProducer:
     """A producer that waits for every in-sync replica and keeps each partition in send order.
 
     ``max_in_flight_requests_per_connection=1`` with idempotence keeps per-camera order even across retries.
     Timeouts are short so an outage is noticed in seconds; the spool, not the producer, holds data meanwhile.
+    ``partitioner`` replaces kafka-python's default (murmur2 of the key).
     """
     try:
         return KafkaProducer(
@@ -38,6 +43,7 @@ def make_producer(bootstrap: str, *, client_id: str, timeout_s: float = 5.0) -> 
             reconnect_backoff_max_ms=1000,
             metadata_max_age_ms=5000,
             linger_ms=5,
+            partitioner=partitioner or DefaultPartitioner(),
         )
     except (KafkaError, OSError) as exc:
         raise BrokerError(f"cannot connect a producer to Kafka at {bootstrap!r}: {exc}") from exc

@@ -31,7 +31,7 @@ from datetime import datetime
 from types import FrameType
 from typing import Final
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
+from kafka import KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.producer.future import FutureRecordMetadata
@@ -48,11 +48,12 @@ from cordon.events import (
     screen_plate_reads,
     utc_now,
 )
-from cordon.kafka import dead_letter, ensure_topics, wait_for_broker
+from cordon.kafka import KeyHashPartitioner, dead_letter, ensure_topics, wait_for_broker
 from edge.publisher import close_producer, make_producer
 from stream.alerts import AlertDeduper
 from stream.camera_feed import CameraRegistryFollower
 from stream.core import MatchPolicy, ReadMatcher
+from stream.fetcher import FetchedBatch, FetcherConfig, FetcherGoneError, ReadFetcher
 from stream.hotlist import HotlistVersion
 from stream.hotlist_feed import HotlistFollower
 from stream.matching import HotlistIndex
@@ -77,8 +78,8 @@ READ_TO_HIT = Histogram(
 
 _MAX_IN_FLIGHT: Final = 8
 """Most polled batches whose hits may be unacknowledged at once; beyond it the loop waits for the oldest."""
-_BUSY_POLL_MS: Final = 5
-"""Poll timeout while batches await acknowledgement, so they are committed soon after their acks."""
+_BUSY_POLL_S: Final = 0.005
+"""Wait for a batch while batches await acknowledgement, so they are committed soon after their acks."""
 _ACK_TIMEOUT_S: Final = 30.0
 _SHUTDOWN_FLUSH_S: Final = 5.0
 """Longest wait for hits in flight when the matcher stops (what is not acknowledged then is replayed), s."""
@@ -104,38 +105,6 @@ class _SentBatch:
             if future.failed():
                 raise BrokerError(f"hit not acknowledged; reads will be replayed: {future.exception}")
         return True
-
-
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Hands partitions over in a rebalance; logs partition moves, so operators (and tests) can see them.
-
-    kafka-python calls it on the consumer's network thread while the consume loop waits in ``poll``, so it
-    must not make blocking consumer calls (they would deadlock): it commits asynchronously.
-    """
-
-    def __init__(self, service: MatcherService) -> None:
-        self.service = service
-        self.instance_id = service.settings.instance_id
-
-    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        log.info(
-            "partitions revoked",
-            extra={"instance": self.instance_id, "partitions": sorted(p.partition for p in revoked)},
-        )
-        self.service._hand_over(revoked, commit=True)
-
-    def on_partitions_lost(self, lost: set[TopicPartition]) -> None:
-        log.warning(
-            "partitions lost (this member was dropped from the group)",
-            extra={"instance": self.instance_id, "partitions": sorted(p.partition for p in lost)},
-        )
-        self.service._hand_over(lost, commit=False)
-
-    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        log.info(
-            "partitions assigned",
-            extra={"instance": self.instance_id, "partitions": sorted(p.partition for p in assigned)},
-        )
 
 
 def _return_free_memory() -> None:
@@ -191,7 +160,7 @@ class MatcherService:
         self.assigned: set[TopicPartition] = set()
         self._version_lock = threading.Lock()
         self._in_flight: deque[_SentBatch] = deque()
-        self._consumer_in_use: KafkaConsumer | None = None
+        self._consumer_in_use: ReadFetcher | None = None
         self._producer: KafkaProducer | None = None
         self.follower = HotlistFollower(
             settings.kafka_bootstrap, self._on_version, topic=settings.hotlists_topic
@@ -236,22 +205,37 @@ class MatcherService:
             },
         )
 
-    def _consumer(self) -> KafkaConsumer:
+    def _make_producer(self) -> KafkaProducer:
+        """The producer of hits and dead letters (keys hashed in C: see ``KeyHashPartitioner``)."""
         s = self.settings
-        consumer = KafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap,
-            group_id=s.group_id,
-            client_id=s.instance_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=s.max_poll_records,
-            session_timeout_ms=s.session_timeout_ms,
-            heartbeat_interval_ms=max(s.session_timeout_ms // 3, 500),
-            max_poll_interval_ms=s.max_poll_interval_ms,
-            fetch_max_wait_ms=100,
+        return make_producer(s.kafka_bootstrap, client_id=s.instance_id, partitioner=KeyHashPartitioner())
+
+    def _fetcher(self) -> ReadFetcher:
+        s = self.settings
+        config = FetcherConfig(
+            topic=s.reads_topic,
+            consumer={
+                "bootstrap_servers": s.kafka_bootstrap,
+                "group_id": s.group_id,
+                "client_id": s.instance_id,
+                "enable_auto_commit": False,
+                "auto_offset_reset": "earliest",
+                "max_poll_records": s.max_poll_records,
+                "session_timeout_ms": s.session_timeout_ms,
+                "heartbeat_interval_ms": max(s.session_timeout_ms // 3, 500),
+                "max_poll_interval_ms": s.max_poll_interval_ms,
+                "fetch_max_wait_ms": 100,
+            },
+            handover_timeout_s=_HAND_OVER_FLUSH_S + 2.0,
+            log_level=s.log_level,
+            log_format=s.log_format,
+            instance_id=s.instance_id,
         )
-        consumer.subscribe([s.reads_topic], listener=_Rebalance(self))
-        return consumer
+        return ReadFetcher(
+            config,
+            on_revoked=lambda partitions: self._hand_over(partitions, commit=True),
+            on_lost=lambda partitions: self._hand_over(partitions, commit=False),
+        ).start()
 
     def _dead_letter(self, record: ConsumerRecord, reason: str) -> DeadLetter:
         self.dead_letters += 1
@@ -290,6 +274,16 @@ class MatcherService:
         The same as :meth:`process` on each record in turn, but the reads are matched together. Never raises
         on bad input. ``now`` stamps the hits' ``matched_at`` (UTC).
         """
+        return self._process_values([record.value for record in records], records.__getitem__, now=now)
+
+    def _process_values(
+        self,
+        values: Sequence[bytes | None],
+        record_at: Callable[[int], ConsumerRecord],
+        *,
+        now: datetime | None = None,
+    ) -> tuple[list[HotlistHit], list[DeadLetter]]:
+        """:meth:`process_batch` over the records' values; ``record_at(i)`` gives record ``i`` in full."""
         now = now or utc_now()
         reads: list[PlateRead] = []
         read_records: list[ConsumerRecord] = []
@@ -297,16 +291,17 @@ class MatcherService:
         # Most reads match nothing: a strict screen of the raw bytes and a vectorised look at the index find
         # them without building a PlateRead. Only the others (and whatever the screen cannot vouch for) are
         # decoded in full, which is also what names the problem of a malformed message for the DLQ.
-        screened = screen_plate_reads([record.value for record in records])
+        screened = screen_plate_reads(values)
         cheap = [seen for seen in screened if seen is not None]
         try:
             possible = iter(self.matcher.could_hit([p for p, _ in cheap], [c for _, c in cheap]))
         except Exception:  # a bug: look at every read in full rather than stop
             log.exception("screening the batch against the index failed; decoding every read")
             possible = iter([True] * len(cheap))
-        for record, seen in zip(records, screened, strict=True):
+        for i, seen in enumerate(screened):
             if seen is not None and not next(possible):
                 continue  # a valid read that cannot raise a hit
+            record = record_at(i)
             event = self._decode(record)
             if isinstance(event, DeadLetter):
                 dead.append(event)
@@ -365,47 +360,57 @@ class MatcherService:
         if self.stop_event.is_set():
             self._stop_followers()
             return
-        consumer = self._consumer_in_use = self._consumer()
-        self._producer = make_producer(s.kafka_bootstrap, client_id=s.instance_id)
+        fetcher = self._consumer_in_use = self._fetcher()
+        self._producer = self._make_producer()
         log.info(
-            "matcher started", extra={"instance": s.instance_id, "hotlist_version": self.hotlist_version}
+            "matcher started",
+            extra={"instance": s.instance_id, "hotlist_version": self.hotlist_version, "pid": fetcher.pid},
         )
         try:
             while not self.stop_event.is_set():
-                batch = consumer.poll(timeout_ms=_BUSY_POLL_MS if self._in_flight else 500)
-                self.assigned = set(consumer.assignment())
                 try:
-                    if batch:
+                    batch = fetcher.next_batch(timeout_s=_BUSY_POLL_S if self._in_flight else 0.5)
+                except FetcherGoneError as exc:
+                    # Its partitions go back to the group; nothing in flight may be committed by a new member.
+                    log.error("the fetcher process is gone; starting another", extra={"error": str(exc)})
+                    self._in_flight.clear()
+                    self.assigned = set()
+                    fetcher.close()
+                    if self.stop_event.wait(1.0):
+                        break
+                    fetcher = self._consumer_in_use = self._fetcher()
+                    continue
+                self.assigned = fetcher.assignment()
+                try:
+                    if batch is not None:
                         self._send_batch(batch)
+                        fetcher.done(batch)
                     self._settle(wait=len(self._in_flight) > _MAX_IN_FLIGHT)
+                except FetcherGoneError:
+                    continue  # noticed when next waiting for a batch
                 except BrokerError as exc:
                     log.warning("Kafka unavailable; replaying the batch", extra={"error": str(exc)})
                     self._in_flight.clear()  # nothing of them is committed: they are consumed again
                     close_producer(self._producer)
-                    self._rewind(consumer)
+                    fetcher.rewind()
                     self.stop_event.wait(1.0)
-                    self._producer = make_producer(s.kafka_bootstrap, client_id=s.instance_id)
+                    self._producer = self._make_producer()
         finally:
             self._stop_followers()
-            self._finish_in_flight()
+            with contextlib.suppress(FetcherGoneError):
+                self._finish_in_flight()
             close_producer(self._producer, timeout_s=5.0)
-            consumer.close(autocommit=False)
+            fetcher.close()
             self._consumer_in_use = self._producer = None
             log.info("matcher stopped", extra={"instance": s.instance_id})
 
-    def _send_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        """Match a polled batch and hand its hits and dead letters to the producer, without waiting."""
+    def _send_batch(self, batch: FetchedBatch) -> None:
+        """Match a fetched batch and hand its hits and dead letters to the producer, without waiting."""
         s, producer = self.settings, self._producer
         if producer is None:
             raise RuntimeError("the matcher is not running")
-        records = [record for partition_records in batch.values() for record in partition_records]
-        offsets = {
-            partition: OffsetAndMetadata(partition_records[-1].offset + 1, "", -1)
-            for partition, partition_records in batch.items()
-            if partition_records
-        }
-        sent = _SentBatch(offsets=offsets, reads=len(records))
-        hits, dead = self.process_batch(records, now=utc_now())
+        sent = _SentBatch(offsets=dict(batch.next_offsets), reads=len(batch))
+        hits, dead = self._process_values(batch.values, batch.record, now=utc_now())
         try:
             for hit in hits:
                 sent.futures.append(
@@ -415,7 +420,7 @@ class MatcherService:
                 sent.captured.append(hit.captured_at)
             for letter in dead:
                 sent.futures.append(producer.send(s.dlq_topic, key=letter.key, value=encode(letter)))
-            if sent.futures and 2 * len(records) < s.max_poll_records:
+            if sent.futures and 2 * len(batch) < s.max_poll_records:
                 # A small batch: the matcher is caught up, so waiting for the acks costs no throughput, and
                 # flushing sends the hits now rather than after the producer's linger (read-to-hit latency).
                 producer.flush(timeout=_ACK_TIMEOUT_S)
@@ -469,7 +474,7 @@ class MatcherService:
             log.warning("offset commit failed; reads may be replayed", extra={"error": str(result)})
 
     def _hand_over(self, partitions: set[TopicPartition], *, commit: bool) -> None:
-        """Partitions are being taken away (called on the consumer's network thread, see :class:`_Rebalance`).
+        """Partitions are being taken away (the fetcher asks, see :class:`stream.fetcher.ReadFetcher`).
 
         With ``commit``, flush the producer (briefly) and commit, asynchronously, the prefix of sent batches
         that is acknowledged; then forget the offsets of ``partitions`` in the batches still waiting, which
@@ -520,19 +525,9 @@ class MatcherService:
             return
         try:
             consumer.commit(offsets)
-        except (CommitFailedError, KafkaError) as exc:
+        except (CommitFailedError, KafkaError, BrokerError) as exc:
             # The group rebalanced while we worked: another member will replay these reads (same hit ids).
             log.warning("commit failed after a rebalance; reads will be replayed", extra={"error": str(exc)})
-
-    @staticmethod
-    def _rewind(consumer: KafkaConsumer) -> None:
-        """Go back to the last committed offset of every assigned partition, so nothing is skipped."""
-        for partition in consumer.assignment():
-            committed = consumer.committed(partition)
-            if committed is None:
-                consumer.seek_to_beginning(partition)
-            else:
-                consumer.seek(partition, committed)
 
     def stop(self) -> None:
         """Ask the consume loop to finish its batch and leave the group."""

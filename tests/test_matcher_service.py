@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import signal
 import threading
@@ -261,6 +262,45 @@ def test_group_failover_leaves_no_read_unmatched(broker: EmbeddedBroker, tmp_pat
         producer.close()
         reader.close()
     assert matched == expected, f"{len(expected - matched)} reads unmatched after failover"
+
+
+def test_a_killed_fetcher_process_is_replaced_and_no_read_is_lost(
+    broker: EmbeddedBroker, producer: KafkaProducer
+) -> None:
+    publish_version(broker.bootstrap, _version(1, [_entry(f"AB{i:02d}CDE") for i in range(10)]))
+    settings = _settings(broker)
+    sent: list[PlateRead] = []
+
+    def send(n: int) -> None:
+        for _ in range(n):
+            read = make_read(f"AB{len(sent) % 10:02d}CDE", camera_id="cam-a580", seconds=len(sent))
+            producer.send("cordon.reads", key=b"cam-a580", value=encode(read))
+            sent.append(read)
+        producer.flush()
+
+    reader = TopicReader(broker.bootstrap, "cordon.hits")
+    try:
+        with Running(MatcherService(settings, registry=REGISTRY)) as service:
+            _wait(lambda: service.hotlist_version == 1 and bool(service.assigned))
+            send(40)
+            _wait(lambda: service.reads_processed >= 40)
+            fetcher = service._consumer_in_use
+            assert fetcher is not None
+            assert fetcher.pid is not None
+            old_pid = fetcher.pid
+            os.kill(old_pid, signal.SIGKILL)  # the consumer-group member dies; the matcher lives on
+            send(40)
+            _wait(lambda: service.reads_processed >= 80, timeout_s=60)
+            replacement = service._consumer_in_use
+            assert replacement is not None
+            assert replacement.pid not in (None, old_pid)
+        expected = {r.read_id for r in sent}
+        reader.read_until(lambda v: {h.read_id for h in _hits(v)} >= expected, timeout_s=30)
+        matched = {h.read_id for h in _hits(reader.values)}
+    finally:
+        reader.close()
+    assert matched == expected
+    assert _committed(broker.bootstrap, settings.group_id) == 80
 
 
 # --- batches, pipelined delivery, rebalances ---------------------------------------------------------------

@@ -1,0 +1,521 @@
+"""The matcher's Kafka consumer in a process of its own: it polls reads while the matcher matches them.
+
+kafka-python parses every record in Python on the thread that polls, at about as much CPU per read as the
+matching costs; and one Python process runs Python on one core at a time. In one process the two costs add
+up. :class:`ReadFetcher` runs the consumer-group member in a child process (``spawn``) that polls and parses
+the next batches while the matcher process matches the last one, on another core.
+
+The child is only the group member and the keeper of offsets; every decision stays with the matcher:
+
+- batches (:class:`FetchedBatch`: the records as columns, and the offsets that would commit them) are sent at
+  most ``batches_ahead`` at a time; the matcher returns a credit for each (:meth:`ReadFetcher.done`);
+- offsets are committed only when the matcher asks (:meth:`ReadFetcher.commit_async`,
+  :meth:`ReadFetcher.commit`), and only for partitions the member still holds;
+- before partitions are given up in a rebalance, the child asks the matcher what may be committed (the
+  ``on_revoked`` callback, run in the matcher's thread when it next waits for a batch) and commits that; it
+  waits for the answer at most ``handover_timeout_s``;
+- :meth:`ReadFetcher.rewind` takes the member back to the last committed offsets; batches polled before it
+  carry an older epoch and are dropped.
+
+The child dies with the process that started it (``PR_SET_PDEATHSIG``) and stops when the pipe closes, so a
+crashed matcher leaves no member behind holding partitions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import itertools
+import logging
+import multiprocessing
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.context import SpawnProcess
+from typing import Any, Final
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, OffsetAndMetadata, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError
+
+from cordon.errors import BrokerError
+from cordon.logs import LogFormat, configure_logging
+
+__all__ = ["FetchedBatch", "FetcherConfig", "FetcherGoneError", "ReadFetcher"]
+
+log = logging.getLogger(__name__)
+
+Offsets = dict[TopicPartition, OffsetAndMetadata]
+
+_PR_SET_PDEATHSIG: Final = 1
+_START_TIMEOUT_S: Final = 60.0
+_STOP_TIMEOUT_S: Final = 15.0
+
+
+class FetcherGoneError(BrokerError):
+    """The fetcher process died or closed the pipe: its partitions go to other members (or to a new one)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedBatch:
+    """One poll's records, as columns (cheap to send between processes), and what commits them.
+
+    Attributes
+    ----------
+    seq
+        Number of the batch, from 0, in the order the child sent them.
+    epoch
+        Rewinds the child had made when it polled the batch (see :meth:`ReadFetcher.rewind`).
+    next_offsets
+        Per partition, the offset after the batch's last record: what to commit once it is done.
+    assignment
+        Partitions the member held when it sent the batch.
+    """
+
+    seq: int
+    epoch: int
+    topic: str
+    partitions: list[int]
+    offsets: list[int]
+    timestamps: list[int]
+    keys: list[bytes | None]
+    values: list[bytes | None]
+    next_offsets: Offsets
+    assignment: frozenset[TopicPartition]
+
+    @classmethod
+    def of(
+        cls,
+        polled: Mapping[TopicPartition, list[ConsumerRecord]],
+        *,
+        seq: int,
+        epoch: int,
+        assignment: frozenset[TopicPartition],
+    ) -> FetchedBatch:
+        """The batch of what ``KafkaConsumer.poll`` returned (records of one topic)."""
+        records = [record for partition_records in polled.values() for record in partition_records]
+        return cls(
+            seq=seq,
+            epoch=epoch,
+            topic=records[0].topic if records else "",
+            partitions=[record.partition for record in records],
+            offsets=[record.offset for record in records],
+            timestamps=[record.timestamp for record in records],
+            keys=[record.key for record in records],
+            values=[record.value for record in records],
+            next_offsets={
+                partition: OffsetAndMetadata(partition_records[-1].offset + 1, "", -1)
+                for partition, partition_records in polled.items()
+                if partition_records
+            },
+            assignment=assignment,
+        )
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def record(self, i: int) -> ConsumerRecord:
+        """Record ``i`` of the batch, as kafka-python gives it (without headers)."""
+        key, value = self.keys[i], self.values[i]
+        return ConsumerRecord(
+            self.topic,
+            self.partitions[i],
+            -1,
+            self.offsets[i],
+            self.timestamps[i],
+            0,
+            key,
+            value,
+            [],
+            None,
+            -1 if key is None else len(key),
+            -1 if value is None else len(value),
+            0,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FetcherConfig:
+    """What the child process is started with (pickled to it): the consumer and the hand-over rules."""
+
+    topic: str
+    consumer: dict[str, Any]
+    """Keyword arguments of :class:`kafka.KafkaConsumer` (group, client id, timeouts, batch size)."""
+    batches_ahead: int = 4
+    poll_timeout_ms: int = 50
+    handover_timeout_s: float = 5.0
+    log_level: str = "INFO"
+    log_format: LogFormat = "json"
+    instance_id: str = "matcher"
+
+
+# --- The child process --------------------------------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when the thread that started it ends (no effect elsewhere)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+@dataclass
+class _Child:
+    """The child's state: its consumer, the pipe, and what came from the matcher."""
+
+    config: FetcherConfig
+    conn: Connection
+    consumer: KafkaConsumer | None = None
+    inbox: queue.Queue[tuple[Any, ...]] = field(default_factory=queue.Queue)
+    """Requests for the main loop (credits, commits, rewinds, stop), in order."""
+    handovers: queue.Queue[Offsets | None] = field(default_factory=queue.Queue)
+    """Answers to hand-over questions, for the rebalance listener."""
+    send_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def send(self, *message: object) -> None:
+        with self.send_lock:
+            self.conn.send(message)
+
+    def read_pipe(self) -> None:
+        """Sort what the matcher sends (on a thread of its own); a closed pipe means stop."""
+        try:
+            while True:
+                message = self.conn.recv()
+                if message[0] == "handover":
+                    self.handovers.put(message[1])
+                else:
+                    self.inbox.put(message)
+        except (EOFError, OSError):
+            self.inbox.put(("stop",))
+            self.handovers.put(None)
+
+    def commit_held(self, offsets: Offsets, *, sync: bool) -> None:
+        """Commit the offsets of partitions this member still holds (another owner's are not ours to move)."""
+        consumer = self.consumer
+        if consumer is None:
+            return
+        held = consumer.assignment()
+        mine = {partition: offset for partition, offset in offsets.items() if partition in held}
+        if not mine:
+            return
+        if sync:
+            consumer.commit(mine)
+        else:
+            consumer.commit_async(mine, callback=_on_commit)
+
+
+def _on_commit(_offsets: Offsets, result: object) -> None:
+    if isinstance(result, Exception):
+        # A later commit covers these offsets; if the group rebalanced, the reads are replayed (same ids).
+        log.warning("offset commit failed; reads may be replayed", extra={"error": str(result)})
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Hands partitions over in a rebalance; logs partition moves, so operators (and tests) can see them.
+
+    kafka-python calls it on its network thread while the main loop waits in ``poll``, so it makes no
+    blocking consumer calls (they would deadlock): it commits asynchronously.
+    """
+
+    def __init__(self, child: _Child) -> None:
+        self.child = child
+        self.instance_id = child.config.instance_id
+
+    def _log(self, what: str, partitions: set[TopicPartition], level: int = logging.INFO) -> None:
+        numbers = sorted(p.partition for p in partitions)
+        log.log(level, what, extra={"instance": self.instance_id, "partitions": numbers})
+
+    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self._log("partitions revoked", revoked)
+        child = self.child
+        if not revoked:
+            return
+        while not child.handovers.empty():  # an answer that came after its question timed out
+            child.handovers.get_nowait()
+        child.send("revoked", set(revoked))
+        try:
+            offsets = child.handovers.get(timeout=child.config.handover_timeout_s)
+        except queue.Empty:
+            log.warning("the matcher did not answer the hand-over in time; its reads will be replayed")
+            return
+        if offsets:
+            child.commit_held(offsets, sync=False)
+
+    def on_partitions_lost(self, lost: set[TopicPartition]) -> None:
+        self._log("partitions lost (this member was dropped from the group)", lost, logging.WARNING)
+        self.child.send("lost", set(lost))
+
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._log("partitions assigned", assigned)
+        self.child.send("assigned", set(assigned))
+
+
+def _rewind(consumer: KafkaConsumer) -> None:
+    """Go back to the last committed offset of every assigned partition, so nothing is skipped."""
+    for partition in consumer.assignment():
+        committed = consumer.committed(partition)
+        if committed is None:
+            consumer.seek_to_beginning(partition)
+        else:
+            consumer.seek(partition, committed)
+
+
+def _child_main(config: FetcherConfig, conn: Connection) -> None:
+    """Entry point of the fetcher process (spawned)."""
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the matcher decides when to stop (a Ctrl-C reaches both)
+    configure_logging(level=config.log_level, fmt=config.log_format)
+    child = _Child(config, conn)
+    threading.Thread(target=child.read_pipe, name="fetcher-pipe", daemon=True).start()
+    try:
+        child.consumer = consumer = KafkaConsumer(**config.consumer)
+        consumer.subscribe([config.topic], listener=_Rebalance(child))
+    except (KafkaError, OSError) as exc:
+        child.send("failed", f"cannot start a consumer of {config.topic}: {exc}")
+        return
+    child.send("started")
+    credit, epoch, seq = config.batches_ahead, 0, 0
+    try:
+        while True:
+            try:
+                message = child.inbox.get(timeout=0.5) if credit <= 0 else child.inbox.get_nowait()
+            except queue.Empty:
+                message = None
+            if message is not None:
+                kind = message[0]
+                if kind == "stop":
+                    break
+                if kind == "done":
+                    credit += 1
+                elif kind == "commit":
+                    _, offsets, token = message
+                    try:
+                        child.commit_held(offsets, sync=token is not None)
+                        error = None
+                    except KafkaError as exc:
+                        error = str(exc)
+                    if token is not None:
+                        child.send("committed", token, error)
+                elif kind == "rewind":
+                    epoch = message[1]
+                    _rewind(consumer)
+                continue  # every request before the next poll
+            polled = consumer.poll(timeout_ms=config.poll_timeout_ms)
+            if polled:
+                batch = FetchedBatch.of(
+                    polled, seq=seq, epoch=epoch, assignment=frozenset(consumer.assignment())
+                )
+                child.send("batch", batch)
+                seq += 1
+                credit -= 1
+    except (EOFError, OSError, BrokenPipeError):
+        pass  # the matcher is gone
+    finally:
+        consumer.close(autocommit=False)
+
+
+# --- The matcher's side -------------------------------------------------------------------------------------
+
+
+class ReadFetcher:
+    """The consumer-group member, in a child process, from the matcher's side.
+
+    Parameters
+    ----------
+    config
+        The consumer and hand-over settings.
+    on_revoked
+        Called (in the thread that calls :meth:`next_batch`) with partitions about to be given up; it may
+        call :meth:`commit_async`, whose offsets are then committed before they go.
+    on_lost
+        Called with partitions already taken away (nothing of them can be committed).
+    """
+
+    def __init__(
+        self,
+        config: FetcherConfig,
+        *,
+        on_revoked: Callable[[set[TopicPartition]], None] = lambda _: None,
+        on_lost: Callable[[set[TopicPartition]], None] = lambda _: None,
+    ) -> None:
+        self.config = config
+        self.on_revoked = on_revoked
+        self.on_lost = on_lost
+        self._assignment: frozenset[TopicPartition] = frozenset()
+        self._epoch = 0
+        self._tokens = itertools.count(1)
+        self._handover: Offsets | None = None
+        self._replies: dict[int, str | None] = {}
+        self._process: SpawnProcess | None = None
+        self._conn: Connection | None = None
+
+    def start(self) -> ReadFetcher:
+        """Start the child and wait until its consumer exists (it joins the group on its first poll)."""
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = context.Pipe()
+        process = context.Process(
+            target=_child_main, args=(self.config, theirs), name=f"{self.config.instance_id}-fetcher"
+        )
+        process.start()
+        theirs.close()
+        self._process, self._conn = process, ours
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while True:
+            message = self._receive(max(deadline - time.monotonic(), 0.0))
+            if message is None:
+                self.close()
+                raise BrokerError(f"the fetcher process did not start within {_START_TIMEOUT_S:g} s")
+            if message[0] == "started":
+                return self
+            if message[0] == "failed":
+                self.close()
+                raise BrokerError(message[1])
+
+    @property
+    def alive(self) -> bool:
+        """Whether the child process is running."""
+        return self._process is not None and self._process.is_alive()
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the child."""
+        return None if self._process is None else self._process.pid
+
+    def assignment(self) -> set[TopicPartition]:
+        """Partitions the member holds, as of the child's last word."""
+        return set(self._assignment)
+
+    def _send(self, *message: object) -> None:
+        if self._conn is None:
+            raise BrokerError("the fetcher process is not running")
+        try:
+            self._conn.send(message)
+        except (OSError, EOFError) as exc:
+            raise FetcherGoneError(f"the fetcher process is gone: {exc}") from exc
+
+    def _receive(self, timeout_s: float) -> tuple[Any, ...] | None:
+        """The child's next message, or None after ``timeout_s``; raises if the child is gone."""
+        conn = self._conn
+        if conn is None:
+            raise BrokerError("the fetcher process is not running")
+        try:
+            if not conn.poll(timeout_s):
+                if not self.alive:
+                    raise FetcherGoneError("the fetcher process died")
+                return None
+            message: tuple[Any, ...] = conn.recv()
+        except (OSError, EOFError) as exc:
+            raise FetcherGoneError(f"the fetcher process is gone: {exc}") from exc
+        return message
+
+    def _handle(self, message: tuple[Any, ...]) -> FetchedBatch | None:
+        """Act on a control message; return a batch that is still current."""
+        kind = message[0]
+        if kind == "batch":
+            batch: FetchedBatch = message[1]
+            self._assignment = batch.assignment
+            if batch.epoch == self._epoch:
+                return batch
+            self.done(batch)  # polled before a rewind: it will be polled again
+        elif kind == "revoked":
+            self._handover = {}
+            try:
+                self.on_revoked(message[1])
+                offsets = self._handover
+            finally:
+                self._handover = None
+            self._assignment = self._assignment - message[1]
+            self._send("handover", offsets)
+        elif kind == "lost":
+            self._assignment = self._assignment - message[1]
+            self.on_lost(message[1])
+        elif kind == "assigned":
+            self._assignment = frozenset(message[1])
+        elif kind == "committed":
+            self._replies[message[1]] = message[2]
+        return None
+
+    def next_batch(self, timeout_s: float) -> FetchedBatch | None:
+        """The next batch, or None if none came within ``timeout_s`` (control messages are handled meanwhile).
+
+        Raises
+        ------
+        FetcherGoneError
+            The child process died or closed the pipe.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            message = self._receive(max(deadline - time.monotonic(), 0.0))
+            if message is None:
+                return None
+            batch = self._handle(message)
+            if batch is not None:
+                return batch
+            if time.monotonic() >= deadline:
+                return None
+
+    def done(self, batch: FetchedBatch) -> None:
+        """The matcher has taken ``batch`` in: the child may poll one more."""
+        self._send("done", batch.seq)
+
+    def commit_async(self, offsets: Offsets, **_: object) -> None:
+        """Commit ``offsets`` without waiting (during a hand-over: before the partitions go)."""
+        if self._handover is not None:
+            self._handover.update(offsets)
+        else:
+            self._send("commit", dict(offsets), None)
+
+    def commit(self, offsets: Offsets, *, timeout_s: float = 10.0) -> None:
+        """Commit ``offsets`` and wait for the broker's answer.
+
+        Raises
+        ------
+        BrokerError
+            The commit failed (a rebalance, the broker), or no answer came in ``timeout_s``.
+        """
+        token = next(self._tokens)
+        self._send("commit", dict(offsets), token)
+        deadline = time.monotonic() + timeout_s
+        while token not in self._replies:
+            if time.monotonic() >= deadline:
+                raise BrokerError(f"no answer to an offset commit within {timeout_s:g} s")
+            message = self._receive(max(deadline - time.monotonic(), 0.0))
+            if message is None:
+                continue
+            batch = self._handle(message)
+            if batch is not None:
+                self.done(batch)  # not taken in: the reads are replayed from the commit
+        error = self._replies.pop(token)
+        if error is not None:
+            raise BrokerError(f"offset commit failed: {error}")
+
+    def rewind(self) -> None:
+        """Go back to the last committed offsets; batches polled before this are dropped when they arrive."""
+        self._epoch += 1
+        self._send("rewind", self._epoch)
+
+    def close(self) -> None:
+        """Stop the child (it leaves the group without committing) and wait for it."""
+        process, conn = self._process, self._conn
+        if conn is not None:
+            with contextlib.suppress(OSError, EOFError, BrokenPipeError):
+                conn.send(("stop",))
+        if process is not None:
+            deadline = time.monotonic() + _STOP_TIMEOUT_S
+            while process.is_alive() and time.monotonic() < deadline:
+                # Keep reading: a child blocked on a full pipe could not see the stop, and one leaving the
+                # group may ask about a hand-over (nothing more is committed now).
+                with contextlib.suppress(OSError, EOFError, BrokenPipeError):
+                    if conn is not None and conn.poll(0.05) and conn.recv()[0] == "revoked":
+                        conn.send(("handover", {}))
+            if process.is_alive():
+                log.warning("the fetcher process did not stop in time; killing it")
+                process.kill()
+            process.join(5)
+            process.close()
+        if conn is not None:
+            conn.close()
+        self._process = self._conn = None
