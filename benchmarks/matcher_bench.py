@@ -15,9 +15,11 @@ Workload
     without crops, keyed by camera id over 12 cameras that are all arterial in the registry, captured 0.1 s
     apart. ``--hit-rate`` (1 %) of them are plates of the Kafka hotlist: 70 % exact, 20 % with one OCR
     confusion, 10 % with one genuine edit. The rest are random plates not on the hotlist. Read confidence is
-    0.90-0.99 for 80 % of reads and 0.50-0.90 for the other 20 % (and for every planted edit, since
-    confident one-edit reads raise no hit by policy); unsure reads one edit from *some* listed plate raise
-    ``edit`` hits too, as they would in production.
+    0.90-0.99 for 80 % of reads and 0.50-0.90 for the other 20 %; each character's confidence is between the
+    read's and 1, and one character (at random) has the read's. A planted edit is an OCR error: the read is
+    unsure, and least sure of a character the edit touches (:func:`stream.matching.edit_window`), as the
+    policy requires of ``edit`` hits. Unsure reads one edit from *some* listed plate, at a character they
+    were unsure of, raise ``edit`` hits too, as they would in production.
 
 Stages, in this order (so that the single-threaded core stage runs before any Kafka client thread exists)
     (e) **Pure core** — :class:`stream.core.ReadMatcher` (the service's own, so the same policy and
@@ -36,14 +38,13 @@ Stages, in this order (so that the single-threaded core stage runs before any Ka
         and poll settings, decoding nothing, reading every read. Rate: records after the first poll that
         returned any, over the time from that poll to the last record; also given including the group join.
     (b) **Matcher** — a :class:`stream.service.MatcherService` with fuzzy matching on, in a fresh group, on a
-        thread (its consumer-group member polls in a fetcher process of its own); timed from the hotlist being in use, then from its first committed batch to
-        ``reads_processed`` reaching ``--reads`` (same rule as (a)). (c) is (b)/(a). Every hit is then read
-        back from ``cordon.hits`` to check each planted read raised a hit on its entry. Also reported: the CPU
-        time of the consume-loop thread (how busy it was) and of the fetcher process, and the garbage
-        collections in the window. The
-        benchmark's own remaining objects (the listed plates, for stage (d)) are frozen out of the garbage
-        collector (``gc.freeze``) before (a), so that full collections cost what they cost in a matcher
-        process.
+        thread (its consumer-group member polls in a fetcher process of its own); timed from the hotlist
+        being in use, then from its first committed batch to ``reads_processed`` reaching ``--reads`` (same
+        rule as (a)). (c) is (b)/(a). Every hit is then read back from ``cordon.hits`` to check each planted
+        read raised a hit on its entry. Also reported: the CPU time of the consume-loop thread (how busy it
+        was) and of the fetcher process, and the garbage collections in the window. The benchmark's own
+        remaining objects (the listed plates, for stage (d)) are frozen out of the garbage collector
+        (``gc.freeze``) before (a), so that full collections cost what they cost in a matcher process.
     (d) **Latency** — with the matcher caught up, reads offered at ``--offered-rate`` per second for
         ``--latency-seconds`` (10 % of them planted), each produced as soon as it is made (``linger_ms=0``); a
         consumer of ``cordon.hits`` timestamps every hit's arrival. Latency: arrival of the first hit of a
@@ -95,7 +96,7 @@ from edge.plates import plate_format
 from stream.core import ReadMatcher
 from stream.hotlist import HotlistVersion
 from stream.hotlist_feed import publish_version
-from stream.matching import HotlistIndex
+from stream.matching import HotlistIndex, canonical, edit_window
 from stream.processes import MatcherProcesses
 from stream.registry import CameraInfo, CameraRegistry
 from stream.service import MatcherService
@@ -539,12 +540,23 @@ def make_entries(plates: Sequence[str], *, progress: Progress) -> list[HotlistEn
 
 
 def make_read(
-    plate: str, camera: CameraInfo, captured_at: datetime, rng: random.Random, *, unsure: bool
+    plate: str,
+    camera: CameraInfo,
+    captured_at: datetime,
+    rng: random.Random,
+    *,
+    unsure: bool,
+    weak: tuple[int, int] | None = None,
 ) -> PlateRead:
-    """A realistic read of ``plate`` without a crop; ``unsure`` reads have a confidence below 0.9."""
+    """A realistic read of ``plate`` without a crop; ``unsure`` reads have a confidence below 0.9.
+
+    The weakest character (whose confidence is the read's) is at random, or in ``weak`` (``start, stop``):
+    where an OCR error puts it.
+    """
     confidence = round(rng.uniform(0.5, 0.899) if unsure else rng.uniform(0.9, 0.99), 3)
     chars = [round(rng.uniform(confidence, 1.0), 3) for _ in plate]
-    chars[rng.randrange(len(chars))] = confidence  # the read's confidence is its weakest character's
+    # The read's confidence is its weakest character's.
+    chars[rng.randrange(*weak) if weak is not None else rng.randrange(len(chars))] = confidence
     x, y = rng.randint(200, 1500), rng.randint(400, 900)
     direction: Direction = "in" if camera.id.endswith("-in") else "out"
     return PlateRead(
@@ -573,15 +585,20 @@ class Workload:
     low_confidence: int
 
 
-def planted_plate(plate: str, rng: random.Random) -> tuple[str, str]:
-    """A read of a listed ``plate``: ``(read plate, kind)``, 70 % exact, 20 % confused, 10 % one edit."""
+def planted_plate(plate: str, rng: random.Random) -> tuple[str, str, tuple[int, int] | None]:
+    """A read of a listed ``plate``: ``(read plate, kind, weak)``, 70 % exact, 20 % confused, 10 % one edit.
+
+    ``weak``: for an edit (an OCR error), the characters it touches (:func:`stream.matching.edit_window`),
+    where the read must be least sure; None otherwise.
+    """
     roll = rng.random()
     if roll < 0.2:
         read = confuse(plate, rng)
-        return read, "confusion" if read != plate else "exact"
+        return read, "confusion" if read != plate else "exact", None
     if roll < 0.3:
-        return edit(plate, rng), "edit"
-    return plate, "exact"
+        read = edit(plate, rng)
+        return read, "edit", edit_window(canonical(read), canonical(plate))
+    return plate, "exact", None
 
 
 def make_workload(
@@ -603,16 +620,19 @@ def make_workload(
     for i in range(count):
         camera = CAMERAS[rng.randrange(len(CAMERAS))]
         unsure = rng.random() < LOW_CONFIDENCE_SHARE
+        weak = None
         if rng.random() < hit_rate:
             listed_plate = rng.choice(listed)
-            plate, kind = planted_plate(listed_plate, rng)
-            unsure = unsure or kind == "edit"
+            plate, kind, weak = planted_plate(listed_plate, rng)
+            unsure = unsure or weak is not None  # an OCR error: unsure, and least sure where it went wrong
         else:
             listed_plate, kind = None, None
             plate = random_plate(rng)
             while plate in all_listed:
                 plate = random_plate(rng)
-        read = make_read(plate, camera, start + timedelta(seconds=i * READ_SPACING_S), rng, unsure=unsure)
+        read = make_read(
+            plate, camera, start + timedelta(seconds=i * READ_SPACING_S), rng, unsure=unsure, weak=weak
+        )
         reads.append(read)
         low += unsure
         if listed_plate is not None and kind is not None:
@@ -1039,14 +1059,15 @@ def measure_latency(
                 camera = CAMERAS[rng.randrange(len(CAMERAS))]
                 unsure = rng.random() < LOW_CONFIDENCE_SHARE
                 listed_plate = rng.choice(listed) if rng.random() < LATENCY_HIT_RATE else None
+                weak = None
                 if listed_plate is not None:
-                    plate, kind = planted_plate(listed_plate, rng)
-                    unsure = unsure or kind == "edit"
+                    plate, _, weak = planted_plate(listed_plate, rng)
+                    unsure = unsure or weak is not None
                 else:
                     plate = random_plate(rng)
                     while plate in all_listed:
                         plate = random_plate(rng)
-                read = make_read(plate, camera, utc_now(), rng, unsure=unsure)
+                read = make_read(plate, camera, utc_now(), rng, unsure=unsure, weak=weak)
                 value = encode(read)
                 sent[read.read_id] = time.perf_counter()
                 producer.send(READS_TOPIC, key=camera.id.encode(), value=value)

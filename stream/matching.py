@@ -74,7 +74,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import Final, NoReturn
@@ -91,6 +90,7 @@ __all__ = [
     "Match",
     "canonical",
     "confusion_score",
+    "edit_window",
     "effective_priority",
 ]
 
@@ -131,9 +131,11 @@ def confusion_score(confused_positions: int) -> float:
     return round(max(0.7, 0.9 - 0.05 * (confused_positions - 1)), 2)
 
 
-@dataclass(frozen=True, slots=True)
 class Match:
     """One hotlist entry a read plate matches.
+
+    The entry is built from the index's columns when first asked for: most matches of a busy stream are
+    dropped by the matcher's policy, which needs only the listed ``plate`` and its ``hotlist``.
 
     Attributes
     ----------
@@ -145,12 +147,39 @@ class Match:
         0..1: 1.0 exact, 0.7-0.9 confusion, 0.6 edit.
     edits
         Levenshtein distance between the canonical forms: 0 for exact and confusion, 1 for edit.
+    plate
+        The entry's plate.
+    hotlist
+        The entry's hotlist.
     """
 
-    entry: HotlistEntry
-    kind: MatchKind
-    score: float
-    edits: int
+    __slots__ = ("_entry", "_position", "_table", "edits", "hotlist", "kind", "plate", "score")
+
+    def __init__(
+        self, table: _EntryTable, position: int, kind: MatchKind, score: float, edits: int, plate: str
+    ) -> None:
+        self._table, self._position = table, position
+        self._entry: HotlistEntry | None = None
+        self.kind, self.score, self.edits, self.plate = kind, score, edits, plate
+        self.hotlist = table.text("hotlist", position)
+
+    @property
+    def entry(self) -> HotlistEntry:
+        if self._entry is None:
+            self._entry = self._table.entry(self._position)
+        return self._entry
+
+    def _key(self) -> tuple[HotlistEntry, MatchKind, float, int]:
+        return self.entry, self.kind, self.score, self.edits
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Match) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Match({self._table.entry_id(self._position)!r}, {self.kind!r}, {self.score}, {self.edits})"
 
 
 def effective_priority(
@@ -292,6 +321,41 @@ def _within_one_edit(a: str, b: str) -> bool:
     if len(a) == len(b):
         return a[i + 1 :] == b[i + 1 :]
     return a[i:] == b[i + 1 :]
+
+
+def edit_window(read: str, listed: str) -> tuple[int, int]:
+    """Characters of ``read`` that the one edit turning it into ``listed`` touches: ``(start, stop)``.
+
+    A substitution or an extra character in the read touches that character; a character missing from the
+    read touches its neighbours either side of the gap. Where repeated characters make the edit's place
+    ambiguous (``AAB`` / ``AB``), every place that explains it counts. Compare canonical forms
+    (:func:`canonical`) for matches made after confusion classes.
+
+    Raises
+    ------
+    ValueError
+        ``read`` and ``listed`` are not one substitution, insertion or deletion apart.
+    """
+    if not _within_one_edit(read, listed) or read == listed:
+        raise ValueError(f"{read!r} and {listed!r} are not one edit apart")
+    shorter, longer = sorted((read, listed), key=len)
+    prefix = 0
+    for x, y in zip(shorter, longer, strict=False):
+        if x != y:
+            break
+        prefix += 1
+    if len(read) == len(listed):
+        return prefix, prefix + 1
+    suffix = 0
+    for x, y in zip(reversed(shorter), reversed(longer), strict=False):
+        if x != y:
+            break
+        suffix += 1
+    # The extra character of the longer string sits at any of these places, all of them explaining the edit.
+    first, last = max(len(longer) - 1 - suffix, 0), min(prefix, len(longer) - 1)
+    if len(read) > len(listed):
+        return first, last + 1
+    return max(first - 1, 0), min(last + 1, len(read))
 
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -577,7 +641,7 @@ class HotlistIndex:
         """The candidates that really match ``plate`` (canonical form ``key``) at ``at``, best first."""
         table = self._entries
         at_us: int | None = None
-        found: list[tuple[float, int, str, MatchKind, float, int, int]] = []
+        found: list[tuple[float, int, str, MatchKind, float, int, int, str]] = []
         for position in candidates:
             entry_plate = table.plate(position)
             entry_key = entry_plate.translate(_CANONICAL)
@@ -597,10 +661,11 @@ class HotlistIndex:
             if table.active(position, at_us):
                 # Best first: score descending, then priority (1 first), then entry id (unique).
                 key_of = (-score, table.priority(position), table.entry_id(position))
-                found.append((*key_of, kind, score, edits, position))
+                found.append((*key_of, kind, score, edits, position, entry_plate))
         found.sort()
         return [
-            Match(table.entry(position), kind, score, edits) for *_, kind, score, edits, position in found
+            Match(table, position, kind, score, edits, entry_plate)
+            for *_, kind, score, edits, position, entry_plate in found
         ]
 
     def match(self, plate: str, *, at: datetime, max_edits: int = 1) -> list[Match]:

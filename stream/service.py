@@ -45,7 +45,7 @@ from cordon.events import (
     PlateRead,
     decode,
     encode,
-    screen_plate_reads,
+    screened_plate_reads,
     utc_now,
 )
 from cordon.kafka import KeyHashPartitioner, dead_letter, ensure_topics, wait_for_broker
@@ -150,6 +150,7 @@ class MatcherService:
                 max_edits=settings.max_edits,
                 low_confidence_threshold=settings.low_confidence_threshold,
                 edit_max_read_confidence=settings.edit_max_read_confidence,
+                edit_max_char_confidence=settings.edit_max_char_confidence,
             ),
             deduper=AlertDeduper(window_s=settings.dedupe_window_s),
         )
@@ -288,16 +289,17 @@ class MatcherService:
         reads: list[PlateRead] = []
         read_records: list[ConsumerRecord] = []
         dead: list[DeadLetter] = []
-        # Most reads match nothing: a strict screen of the raw bytes and a vectorised look at the index find
-        # them without building a PlateRead. Only the others (and whatever the screen cannot vouch for) are
-        # decoded in full, which is also what names the problem of a malformed message for the DLQ.
-        screened = screen_plate_reads(values)
-        cheap = [seen for seen in screened if seen is not None]
+        # Most reads raise no hit: a strict screen of the raw bytes (one msgspec call for the batch) and the
+        # matcher's look-up and policy on what it decoded find them without building a PlateRead. Only the
+        # others (and whatever the screen cannot vouch for) are decoded in full, which is also what names the
+        # problem of a malformed message for the DLQ, and matched again, as PlateReads.
+        screened = screened_plate_reads(values)
+        views = [seen for seen in screened if seen is not None]
         try:
-            possible = iter(self.matcher.could_hit([p for p, _ in cheap], [c for _, c in cheap]))
+            possible = iter(self.matcher.would_hit(views))
         except Exception:  # a bug: look at every read in full rather than stop
             log.exception("screening the batch against the index failed; decoding every read")
-            possible = iter([True] * len(cheap))
+            possible = iter([True] * len(views))
         for i, seen in enumerate(screened):
             if seen is not None and not next(possible):
                 continue  # a valid read that cannot raise a hit

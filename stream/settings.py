@@ -57,6 +57,13 @@ class MatcherSettings(RoleSettings):
         le=1.0,
         description="One-edit matches raise hits only for reads less confident than this.",
     )
+    edit_max_char_confidence: float = Field(
+        default=0.9,
+        ge=0.0,
+        le=1.0,
+        description="...and, for reads with per-character confidences, only where a character the edit "
+        "touches is less confident than this.",
+    )
     max_poll_records: int = Field(
         default=2000, ge=1, le=10_000, description="Reads per batch; one flush and one commit per batch."
     )

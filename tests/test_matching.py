@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from rapidfuzz.distance import Levenshtein
 
@@ -21,6 +21,7 @@ from stream.matching import (
     Match,
     canonical,
     confusion_score,
+    edit_window,
     effective_priority,
 )
 
@@ -51,6 +52,7 @@ def test_public_api_is_pinned() -> None:
         "Match",
         "canonical",
         "confusion_score",
+        "edit_window",
         "effective_priority",
     }
 
@@ -362,3 +364,47 @@ def test_benchmark_script_runs_and_finds_every_planted_read(tmp_path: Path) -> N
     ):
         assert result[key] > 0
     assert json.loads(out.read_text(encoding="utf-8")) == result
+
+
+def _places(read: str, listed: str) -> set[int]:
+    """Brute force: every read character some single edit turning ``read`` into ``listed`` touches."""
+    touched: set[int] = set()
+    for i in range(len(read) + 1):
+        if len(read) == len(listed) and i < len(read) and read[:i] + listed[i] + read[i + 1 :] == listed:
+            touched.add(i)  # substitution
+        if len(read) == len(listed) + 1 and i < len(read) and read[:i] + read[i + 1 :] == listed:
+            touched.add(i)  # an extra character in the read
+        if len(read) + 1 == len(listed) and read[:i] + listed[i] + read[i:] == listed:
+            touched.update(j for j in (i - 1, i) if 0 <= j < len(read))  # a character missing at i
+    return touched
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    plate=st.text("AB1", min_size=1, max_size=7),
+    op=st.sampled_from(["sub", "ins", "del"]),
+    where=st.integers(0, 7),
+    char=st.sampled_from("AB1"),
+)
+def test_edit_window_spans_every_place_the_edit_can_be(plate: str, op: str, where: int, char: str) -> None:
+    i = where % len(plate)
+    listed = {"sub": plate[:i] + char + plate[i + 1 :], "ins": plate[:i] + char + plate[i:]}.get(
+        op, plate[:i] + plate[i + 1 :]
+    )
+    if listed == plate:
+        with pytest.raises(ValueError, match="one edit"):
+            edit_window(plate, listed)
+        return
+    assume(listed)  # listed plates have a character at least
+    start, stop = edit_window(plate, listed)
+    places = _places(plate, listed)
+    assert (start, stop) == (min(places), max(places) + 1)
+
+
+def test_edit_window_of_each_kind_of_edit() -> None:
+    assert edit_window("AB12CDF", "AB12CDE") == (6, 7)  # the last character read wrongly
+    assert edit_window("AB12XCDE", "AB12CDE") == (4, 5)  # an extra character read
+    assert edit_window("AB2CDE", "AB12CDE") == (1, 3)  # "1" missed between B and 2
+    assert edit_window("AAB", "AB") == (0, 2)  # either A is the extra one
+    with pytest.raises(ValueError, match="one edit"):
+        edit_window("AB12CDE", "XY12CDE")
