@@ -374,7 +374,7 @@ class ProcessesResult:
     matcher_broker_cpu_s: float
     matcher_partitions: list[int]
     matcher_rss_mb: list[float]
-    """Resident memory of each matcher process with the hotlist in use, once the reads are done, MB."""
+    """Resident memory of each matcher process (and its fetcher) with the hotlist in use, reads done, MB."""
     ratio_to_bare_one: float
     """(g) over (a): N matcher processes against one bare consumer (the goal's comparison)."""
     ratio_to_bare_same: float
@@ -451,6 +451,20 @@ def _stat_cpu_s(stat: Path) -> float:
 def _process_cpu_s(pid: int) -> float:
     """CPU seconds a running process has used; 0 if unknown."""
     return _stat_cpu_s(Path(f"/proc/{pid}/stat"))
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids of the running children of ``pid`` (Linux ``/proc``); empty if unknown."""
+    found: list[int] = []
+    with contextlib.suppress(OSError, ValueError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found.extend(int(child) for child in (task / "children").read_text(encoding="ascii").split())
+    return found
+
+
+def _tree_cpu_s(pid: int) -> float:
+    """CPU seconds of a process and its children (a matcher process and its fetcher process)."""
+    return _process_cpu_s(pid) + sum(_process_cpu_s(child) for child in _children(pid))
 
 
 def _broker_pid(broker: EmbeddedBroker) -> int | None:
@@ -1342,11 +1356,11 @@ def measure_processes(
                 progress=progress,
                 task=task,
                 timeout_s=120.0 + total / 500,
-                cpu=lambda: sum(_process_cpu_s(pid) for pid in group.pids()),
+                cpu=lambda: sum(_tree_cpu_s(pid) for pid in group.pids()),
             )
             _wait(lambda: group.reads_processed >= total, "the hit counts", timeout_s=30, alive=group.alive)
             partitions, hits = group.partitions, group.hits_published
-            rss = [round(_rss_of(pid), 1) for pid in group.pids()]
+            rss = [round(sum(map(_rss_of, [pid, *_children(pid)])), 1) for pid in group.pids()]
             dead, restarts = group.dead_letters, group.restarts
     finally:
         clock.close()

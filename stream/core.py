@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from cordon.events import HotlistHit, PlateRead
 from stream.alerts import AlertDeduper, hit_id_for
 from stream.matching import HotlistIndex, Match, canonical, edit_window, effective_priority
 from stream.registry import CameraRegistry
 
-__all__ = ["MatchPolicy", "ReadMatcher", "ReadView"]
+__all__ = ["MatchPolicy", "ReadColumns", "ReadMatcher", "ReadView"]
 
 
 class ReadView(Protocol):
@@ -28,6 +28,43 @@ class ReadView(Protocol):
     def confidence(self) -> float: ...
     @property
     def char_confidences(self) -> tuple[float, ...] | None: ...
+
+
+class _Row(NamedTuple):
+    camera_id: str
+    captured_at: datetime
+    plate: str
+    confidence: float
+    char_confidences: tuple[float, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadColumns:
+    """What matching looks at in a batch of reads, as columns (cheap to send to another process)."""
+
+    camera_ids: list[str]
+    captured_at: list[datetime]
+    plates: list[str]
+    confidences: list[float]
+    char_confidences: list[tuple[float, ...] | None]
+
+    @classmethod
+    def of(cls, reads: Sequence[ReadView]) -> ReadColumns:
+        return cls(
+            [read.camera_id for read in reads],
+            [read.captured_at for read in reads],
+            [read.plate for read in reads],
+            [read.confidence for read in reads],
+            [read.char_confidences for read in reads],
+        )
+
+    def __len__(self) -> int:
+        return len(self.plates)
+
+    def row(self, i: int) -> ReadView:
+        """Read ``i``."""
+        chars = self.char_confidences[i]
+        return _Row(self.camera_ids[i], self.captured_at[i], self.plates[i], self.confidences[i], chars)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,23 +147,25 @@ class ReadMatcher:
             for read, matches in zip(reads, found, strict=True)
         ]
 
-    def would_hit(self, reads: Sequence[ReadView]) -> list[bool]:
+    def would_hit(self, reads: Sequence[ReadView] | ReadColumns) -> list[bool]:
         """Whether each read would raise a hit now (before de-duplication, which never drops one).
 
-        The same look-up and policy as :meth:`match_batch` over anything read-like (a screened message, not
-        yet a :class:`cordon.events.PlateRead`), without building hits or touching the deduper: the
-        service uses it to decode in full only the reads that raise hits.
+        The same look-up and policy as :meth:`match_batch` over anything read-like (screened messages, not
+        yet :class:`cordon.events.PlateRead` s, or their columns), without building hits or touching the
+        deduper: the service uses it to decode in full only the reads that raise hits.
         """
-        index = self.index
-        found = index.match_batch(
-            [read.plate for read in reads],
-            at=[read.captured_at for read in reads],
-            max_edits=[self._max_edits(read.confidence) for read in reads],
+        columns = reads if isinstance(reads, ReadColumns) else ReadColumns.of(reads)
+        found = self.index.match_batch(
+            columns.plates,
+            at=columns.captured_at,
+            max_edits=[self._max_edits(confidence) for confidence in columns.confidences],
         )
-        return [
-            any(self._raises(read, match) for match in matches) if matches else False
-            for read, matches in zip(reads, found, strict=True)
-        ]
+        out = [False] * len(found)
+        for i, matches in enumerate(found):
+            if matches:
+                read = columns.row(i)
+                out[i] = any(self._raises(read, match) for match in matches)
+        return out
 
     def could_hit(self, plates: Sequence[str], confidences: Sequence[float]) -> list[bool]:
         """Whether each read (given by its plate and confidence) may raise a hit; False ones certainly do not.

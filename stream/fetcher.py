@@ -43,7 +43,9 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
 from cordon.errors import BrokerError
+from cordon.events import screened_plate_reads
 from cordon.logs import LogFormat, configure_logging
+from stream.core import ReadColumns
 
 __all__ = ["FetchedBatch", "FetcherConfig", "FetcherGoneError", "ReadFetcher"]
 
@@ -74,6 +76,9 @@ class FetchedBatch:
         Per partition, the offset after the batch's last record: what to commit once it is done.
     assignment
         Partitions the member held when it sent the batch.
+    screened
+        With :attr:`FetcherConfig.screen`: the rows that :func:`cordon.events.screened_plate_reads` vouches
+        for, and what matching needs of them; the other rows must be decoded in full.
     """
 
     seq: int
@@ -86,6 +91,7 @@ class FetchedBatch:
     values: list[bytes | None]
     next_offsets: Offsets
     assignment: frozenset[TopicPartition]
+    screened: tuple[list[int], ReadColumns] | None = None
 
     @classmethod
     def of(
@@ -95,9 +101,15 @@ class FetchedBatch:
         seq: int,
         epoch: int,
         assignment: frozenset[TopicPartition],
+        screen: bool = False,
     ) -> FetchedBatch:
-        """The batch of what ``KafkaConsumer.poll`` returned (records of one topic)."""
+        """The batch of what ``KafkaConsumer.poll`` returned (records of one topic); ``screen``: screen it."""
         records = [record for partition_records in polled.values() for record in partition_records]
+        screened = None
+        if screen:
+            views = screened_plate_reads([record.value for record in records])
+            rows = [i for i, view in enumerate(views) if view is not None]
+            screened = rows, ReadColumns.of([view for view in views if view is not None])
         return cls(
             seq=seq,
             epoch=epoch,
@@ -113,6 +125,7 @@ class FetchedBatch:
                 if partition_records
             },
             assignment=assignment,
+            screened=screened,
         )
 
     def __len__(self) -> int:
@@ -146,6 +159,8 @@ class FetcherConfig:
     consumer: dict[str, Any]
     """Keyword arguments of :class:`kafka.KafkaConsumer` (group, client id, timeouts, batch size)."""
     batches_ahead: int = 4
+    screen: bool = False
+    """Screen the plate reads of every batch here (:attr:`FetchedBatch.screened`), off the matcher's core."""
     poll_timeout_ms: int = 50
     handover_timeout_s: float = 5.0
     log_level: str = "INFO"
@@ -173,11 +188,23 @@ class _Child:
     """Requests for the main loop (credits, commits, rewinds, stop), in order."""
     handovers: queue.Queue[Offsets | None] = field(default_factory=queue.Queue)
     """Answers to hand-over questions, for the rebalance listener."""
-    send_lock: threading.Lock = field(default_factory=threading.Lock)
+    outbox: queue.Queue[tuple[Any, ...] | None] = field(default_factory=queue.Queue)
+    """What goes to the matcher, in order; a thread of its own writes it to the pipe (None: no more)."""
 
     def send(self, *message: object) -> None:
-        with self.send_lock:
-            self.conn.send(message)
+        self.outbox.put(message)
+
+    def write_pipe(self) -> None:
+        """Write the outbox to the pipe (on a thread of its own), so that polling never waits for the matcher.
+
+        A batch is about a megabyte: far more than the pipe holds, so writing it waits until the matcher reads
+        it, and the main loop polls and screens the next batches meanwhile (``batches_ahead`` of them).
+        """
+        try:
+            while (message := self.outbox.get()) is not None:
+                self.conn.send(message)
+        except (OSError, EOFError):
+            self.inbox.put(("stop",))  # the matcher is gone
 
     def read_pipe(self) -> None:
         """Sort what the matcher sends (on a thread of its own); a closed pipe means stop."""
@@ -269,12 +296,16 @@ def _child_main(config: FetcherConfig, conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the matcher decides when to stop (a Ctrl-C reaches both)
     configure_logging(level=config.log_level, fmt=config.log_format)
     child = _Child(config, conn)
-    threading.Thread(target=child.read_pipe, name="fetcher-pipe", daemon=True).start()
+    threading.Thread(target=child.read_pipe, name="fetcher-pipe-in", daemon=True).start()
+    writer = threading.Thread(target=child.write_pipe, name="fetcher-pipe-out", daemon=True)
+    writer.start()
     try:
         child.consumer = consumer = KafkaConsumer(**config.consumer)
         consumer.subscribe([config.topic], listener=_Rebalance(child))
     except (KafkaError, OSError) as exc:
         child.send("failed", f"cannot start a consumer of {config.topic}: {exc}")
+        child.outbox.put(None)
+        writer.join(5)
         return
     child.send("started")
     credit, epoch, seq = config.batches_ahead, 0, 0
@@ -306,15 +337,19 @@ def _child_main(config: FetcherConfig, conn: Connection) -> None:
             polled = consumer.poll(timeout_ms=config.poll_timeout_ms)
             if polled:
                 batch = FetchedBatch.of(
-                    polled, seq=seq, epoch=epoch, assignment=frozenset(consumer.assignment())
+                    polled,
+                    seq=seq,
+                    epoch=epoch,
+                    assignment=frozenset(consumer.assignment()),
+                    screen=config.screen,
                 )
                 child.send("batch", batch)
                 seq += 1
                 credit -= 1
-    except (EOFError, OSError, BrokenPipeError):
-        pass  # the matcher is gone
     finally:
         consumer.close(autocommit=False)
+        child.outbox.put(None)
+        writer.join(5)
 
 
 # --- The matcher's side -------------------------------------------------------------------------------------

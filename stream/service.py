@@ -52,7 +52,7 @@ from cordon.kafka import KeyHashPartitioner, dead_letter, ensure_topics, wait_fo
 from edge.publisher import close_producer, make_producer
 from stream.alerts import AlertDeduper
 from stream.camera_feed import CameraRegistryFollower
-from stream.core import MatchPolicy, ReadMatcher
+from stream.core import MatchPolicy, ReadColumns, ReadMatcher
 from stream.fetcher import FetchedBatch, FetcherConfig, FetcherGoneError, ReadFetcher
 from stream.hotlist import HotlistVersion
 from stream.hotlist_feed import HotlistFollower
@@ -227,6 +227,7 @@ class MatcherService:
                 "max_poll_interval_ms": s.max_poll_interval_ms,
                 "fetch_max_wait_ms": 100,
             },
+            screen=True,
             handover_timeout_s=_HAND_OVER_FLUSH_S + 2.0,
             log_level=s.log_level,
             log_format=s.log_format,
@@ -283,8 +284,13 @@ class MatcherService:
         record_at: Callable[[int], ConsumerRecord],
         *,
         now: datetime | None = None,
+        screened: tuple[list[int], ReadColumns] | None = None,
     ) -> tuple[list[HotlistHit], list[DeadLetter]]:
-        """:meth:`process_batch` over the records' values; ``record_at(i)`` gives record ``i`` in full."""
+        """:meth:`process_batch` over the records' values; ``record_at(i)`` gives record ``i`` in full.
+
+        ``screened``: the rows :func:`cordon.events.screened_plate_reads` vouches for, and their columns, if
+        the fetcher process screened the batch already (:attr:`stream.fetcher.FetchedBatch.screened`).
+        """
         now = now or utc_now()
         reads: list[PlateRead] = []
         read_records: list[ConsumerRecord] = []
@@ -293,16 +299,22 @@ class MatcherService:
         # matcher's look-up and policy on what it decoded find them without building a PlateRead. Only the
         # others (and whatever the screen cannot vouch for) are decoded in full, which is also what names the
         # problem of a malformed message for the DLQ, and matched again, as PlateReads.
-        screened = screened_plate_reads(values)
-        views = [seen for seen in screened if seen is not None]
+        if screened is None:
+            views = screened_plate_reads(values)
+            rows = [i for i, view in enumerate(views) if view is not None]
+            screened = rows, ReadColumns.of([view for view in views if view is not None])
+        rows, columns = screened
         try:
-            possible = iter(self.matcher.would_hit(views))
+            possible = self.matcher.would_hit(columns)
         except Exception:  # a bug: look at every read in full rather than stop
             log.exception("screening the batch against the index failed; decoding every read")
-            possible = iter([True] * len(views))
-        for i, seen in enumerate(screened):
-            if seen is not None and not next(possible):
-                continue  # a valid read that cannot raise a hit
+            possible = [True] * len(rows)
+        needed = [True] * len(values)
+        for row, hit in zip(rows, possible, strict=True):
+            needed[row] = hit
+        for i, need in enumerate(needed):
+            if not need:
+                continue  # a valid read that raises no hit
             record = record_at(i)
             event = self._decode(record)
             if isinstance(event, DeadLetter):
@@ -412,7 +424,7 @@ class MatcherService:
         if producer is None:
             raise RuntimeError("the matcher is not running")
         sent = _SentBatch(offsets=dict(batch.next_offsets), reads=len(batch))
-        hits, dead = self._process_values(batch.values, batch.record, now=utc_now())
+        hits, dead = self._process_values(batch.values, batch.record, now=utc_now(), screened=batch.screened)
         try:
             for hit in hits:
                 sent.futures.append(

@@ -15,13 +15,13 @@ def test_matcher_bench_measures_positive_rates_and_every_planted_hit(tmp_path: P
     out = tmp_path / "bench.json"
     result = main(
         [
-            *("--entries", "20000", "--core-entries", "20000", "--reads", "8000"),
+            *("--entries", "20000", "--core-entries", "20000", "--reads", "30000"),
             *("--latency-seconds", "3", "--hit-rate", "0.02", "--processes", "2", "--json", str(out)),
         ]
     )
 
     bare, matcher, core, latency = result["bare"], result["matcher"], result["core"], result["latency"]
-    assert bare["records"] == 8000
+    assert bare["records"] == 30000
     assert bare["rate"] > 0
     assert matcher["rate"] > 0
     assert matcher["ratio_to_bare"] > 0
@@ -43,7 +43,7 @@ def test_matcher_bench_measures_positive_rates_and_every_planted_hit(tmp_path: P
     assert 0 < latency["p50_ms"] <= latency["p99_ms"] <= latency["max_ms"]
     several = result["processes"]
     assert several["processes"] == 2
-    assert several["records"] == 8000 + latency["reads_sent"]
+    assert several["records"] == 30000 + latency["reads_sent"]
     assert several["bare_rate"] > 0
     assert several["matcher_rate"] > 0
     assert sorted(several["matcher_partitions"]) == sorted(several["bare_partitions"]) == [3, 3]

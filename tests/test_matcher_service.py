@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import re
 import signal
 import threading
@@ -23,6 +24,7 @@ from kafka.producer.future import FutureProduceResult, FutureRecordMetadata
 from cordon.broker import EmbeddedBroker
 from cordon.errors import BrokerError
 from cordon.events import DeadLetter, Heartbeat, HotlistEntry, HotlistHit, PlateRead, decode, encode, utc_now
+from stream.fetcher import FetchedBatch
 from stream.hotlist import HotlistVersion, next_version
 from stream.hotlist_feed import publish_version, read_latest_version
 from stream.matching import HotlistIndex
@@ -518,3 +520,21 @@ def test_a_rebalance_commits_what_is_acknowledged_and_forgets_the_revoked_rest()
 
 def tp(partition: int) -> TopicPartition:
     return TopicPartition("cordon.reads", partition)
+
+
+def test_a_fetched_batch_carries_its_screened_reads_as_columns() -> None:
+    reads = [make_read("AB12CDE"), make_read("WX64TRB", seconds=1)]
+    values: list[bytes | None] = [encode(reads[0]), b"not json", None, encode(reads[1])]
+    polled = {tp(0): [_record(value, offset) for offset, value in enumerate(values)]}
+
+    batch = FetchedBatch.of(polled, seq=3, epoch=1, assignment=frozenset({tp(0)}), screen=True)
+
+    assert batch.screened is not None
+    rows, columns = batch.screened
+    assert rows == [0, 3]
+    assert columns.plates == ["AB12CDE", "WX64TRB"]
+    assert columns.captured_at == [r.captured_at for r in reads]
+    assert batch.next_offsets == {tp(0): OffsetAndMetadata(4, "", -1)}
+    assert batch.record(1) == _record(b"not json", 1)._replace(checksum=None, timestamp=0)
+    assert pickle.loads(pickle.dumps(batch)) == batch  # what crosses the pipe
+    assert FetchedBatch.of(polled, seq=0, epoch=0, assignment=frozenset()).screened is None
