@@ -1,16 +1,20 @@
 """Kafka adapter of the matcher: consume reads in a consumer group, publish hits, commit only after.
 
-Each polled batch is decoded and matched as a whole (:meth:`stream.core.ReadMatcher.match_batch`), and its
-hits and dead letters are handed to the producer without waiting for them: the next batch is polled and
-matched while they are on their way.
+The consumer-group member runs in a fetcher process of its own (:class:`stream.fetcher.ReadFetcher`): it
+polls, and screens each batch's plate reads (:func:`cordon.events.screened_plate_reads`), on another core
+while this process matches the previous batch. Here each batch is matched as a whole: the screened reads
+first, from their columns (:meth:`stream.core.ReadMatcher.would_hit`: look-up and policy); only the reads
+that raise hits, and whatever the screen could not vouch for, are decoded in full and matched again as
+:class:`cordon.events.PlateRead` s (:meth:`stream.core.ReadMatcher.match_batch`). Their hits and dead letters
+are handed to the producer without waiting for them: the next batch is matched while they are on their way.
 
 Delivery: at-least-once. A batch's offsets are committed only once every hit (and dead letter) produced for
 it, and for every earlier batch, has been acknowledged by the broker: sent batches wait in order in a queue,
 and after each poll the longest prefix of fully acknowledged batches is committed (asynchronously; the
 commit of a later prefix covers one that was lost). Before partitions are given up in a rebalance, and at
 shutdown, the producer is flushed and everything acknowledged is committed synchronously. If a send fails,
-nothing more is committed: the consumer rewinds to the last committed offsets and the reads are matched
-again. A crash replays the uncommitted reads too; because a hit's id is derived from the read id and the
+nothing more is committed: the fetcher rewinds to the last committed offsets and the reads are matched
+again. If the fetcher process dies, its partitions go back to the group and another fetcher is started. A crash replays the uncommitted reads too; because a hit's id is derived from the read id and the
 entry id, a replay produces the same hit ids, which downstream consumers drop. Malformed messages go to
 ``cordon.dlq`` with the reason; the matcher never stops on bad input.
 """
