@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
-from cordon.events import HotlistHit, PlateRead
+from cordon.events import HotlistHit, PlateRead, screened_plate_reads
 from stream.alerts import AlertDeduper, hit_id_for
 from stream.matching import HotlistIndex, Match, canonical, edit_window, effective_priority
 from stream.registry import CameraRegistry
@@ -57,6 +57,13 @@ class ReadColumns:
             [read.confidence for read in reads],
             [read.char_confidences for read in reads],
         )
+
+    @classmethod
+    def screen(cls, values: Sequence[bytes | None]) -> tuple[list[int], ReadColumns]:
+        """The messages :func:`cordon.events.screened_plate_reads` vouches for: their rows, and columns."""
+        views = screened_plate_reads(values)
+        rows = [i for i, view in enumerate(views) if view is not None]
+        return rows, cls.of([view for view in views if view is not None])
 
     def __len__(self) -> int:
         return len(self.plates)
@@ -166,15 +173,6 @@ class ReadMatcher:
                 read = columns.row(i)
                 out[i] = any(self._raises(read, match) for match in matches)
         return out
-
-    def could_hit(self, plates: Sequence[str], confidences: Sequence[float]) -> list[bool]:
-        """Whether each read (given by its plate and confidence) may raise a hit; False ones certainly do not.
-
-        A cheap, vectorised look at the index (:meth:`HotlistIndex.could_match`): a read that shares no
-        variant with any entry needs neither decoding in full nor matching. The answer holds for the index in
-        use now; a read is matched against whichever version is in use when it is looked at.
-        """
-        return self.index.could_match(plates, max_edits=[self._max_edits(value) for value in confidences])
 
     def _max_edits(self, confidence: float) -> int:
         """Edits to look for: none for a confident read, whose ``edit`` matches the policy drops anyway."""

@@ -43,7 +43,6 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
 from cordon.errors import BrokerError
-from cordon.events import screened_plate_reads
 from cordon.logs import LogFormat, configure_logging
 from stream.core import ReadColumns
 
@@ -107,9 +106,7 @@ class FetchedBatch:
         records = [record for partition_records in polled.values() for record in partition_records]
         screened = None
         if screen:
-            views = screened_plate_reads([record.value for record in records])
-            rows = [i for i, view in enumerate(views) if view is not None]
-            screened = rows, ReadColumns.of([view for view in views if view is not None])
+            screened = ReadColumns.screen([record.value for record in records])
         return cls(
             seq=seq,
             epoch=epoch,

@@ -14,8 +14,9 @@ and after each poll the longest prefix of fully acknowledged batches is committe
 commit of a later prefix covers one that was lost). Before partitions are given up in a rebalance, and at
 shutdown, the producer is flushed and everything acknowledged is committed synchronously. If a send fails,
 nothing more is committed: the fetcher rewinds to the last committed offsets and the reads are matched
-again. If the fetcher process dies, its partitions go back to the group and another fetcher is started. A crash replays the uncommitted reads too; because a hit's id is derived from the read id and the
-entry id, a replay produces the same hit ids, which downstream consumers drop. Malformed messages go to
+again. If the fetcher process dies, its partitions go back to the group and another fetcher is started.
+A crash replays the uncommitted reads too; because a hit's id is derived from the read id and the entry id,
+a replay produces the same hit ids, which downstream consumers drop. Malformed messages go to
 ``cordon.dlq`` with the reason; the matcher never stops on bad input.
 """
 
@@ -49,7 +50,6 @@ from cordon.events import (
     PlateRead,
     decode,
     encode,
-    screened_plate_reads,
     utc_now,
 )
 from cordon.kafka import KeyHashPartitioner, dead_letter, ensure_topics, wait_for_broker
@@ -303,11 +303,7 @@ class MatcherService:
         # matcher's look-up and policy on what it decoded find them without building a PlateRead. Only the
         # others (and whatever the screen cannot vouch for) are decoded in full, which is also what names the
         # problem of a malformed message for the DLQ, and matched again, as PlateReads.
-        if screened is None:
-            views = screened_plate_reads(values)
-            rows = [i for i, view in enumerate(views) if view is not None]
-            screened = rows, ReadColumns.of([view for view in views if view is not None])
-        rows, columns = screened
+        rows, columns = screened or ReadColumns.screen(values)
         try:
             possible = self.matcher.would_hit(columns)
         except Exception:  # a bug: look at every read in full rather than stop
