@@ -1221,6 +1221,57 @@ def _top_k(values: FloatArray, k: int) -> tuple[float, FloatArray]:
     return float(values @ x), x
 
 
+def _relaxed_choice(
+    v: FloatArray, cameras: int | None, costs: FloatArray, money: float | None
+) -> tuple[float, FloatArray]:
+    """The Lagrangian relaxation's choice for column values ``v``: the weaker of the budgets' bounds.
+
+    ``(value, x)``: the best ``cameras`` columns, or the fractional knapsack within ``money``, whichever is
+    lower (None: no such budget).
+    """
+    completions = []
+    if cameras is not None:
+        completions.append(_top_k(v, cameras))
+    if money is not None:
+        completions.append(_fractional_knapsack(v, costs, money))
+    return min(completions, key=lambda pair: pair[0])
+
+
+@dataclass(slots=True)
+class _Subgradient:
+    """Polyak subgradient steps on the multipliers ``lam`` of the coverage rows, towards ``target``.
+
+    The step factor starts at 2 and halves after ten steps without a better (lower) value; the steps stop
+    when the best value is within 1e-6 of ``target``, the factor falls below 1e-4, or the subgradient is 0.
+    """
+
+    a: Any
+    """Rows x columns coverage matrix (CSR)."""
+    w: FloatArray
+    target: float
+    lam: FloatArray
+    best: float = math.inf
+    theta: float = 2.0
+    stall: int = 0
+
+    def step(self, value: float, x: FloatArray) -> bool:
+        """Record ``value`` (the relaxation at ``lam``, choosing ``x``) and move ``lam``; False: stop here."""
+        if value < self.best * (1 - 1e-12):  # best >= 0; inf * (1 - 1e-12) is inf
+            self.best, self.stall = value, 0
+        else:
+            self.stall += 1
+            if self.stall >= 10:
+                self.theta, self.stall = self.theta / 2, 0
+        if self.best - self.target <= 1e-6 * self.best or self.theta < 1e-4:
+            return False
+        g = np.asarray(self.a @ x, dtype=np.float64) - (self.w > self.lam)
+        norm = float(g @ g)
+        if norm == 0:
+            return False
+        self.lam = np.maximum(self.lam - self.theta * max(value - self.target, 0.0) / norm * g, 0.0)
+        return True
+
+
 def _lagrangian_bound(
     problem: CoverageProblem, budget: Budget, start: BoolArray, target: float, steps: int
 ) -> float:
@@ -1242,31 +1293,13 @@ def _lagrangian_bound(
     a_t = a.T.tocsr()
     w = problem.weights[rows]
     costs = problem.costs[sites]
-    lam = w.copy()
-    best, theta, stall = math.inf, 2.0, 0
+    descent = _Subgradient(a, w, target, w.copy())
     for _ in range(steps):
-        v = np.asarray(a_t @ lam, dtype=np.float64)
-        completions = []
-        if budget.cameras is not None:
-            completions.append(_top_k(v, budget.cameras))
-        if budget.money is not None:
-            completions.append(_fractional_knapsack(v, costs, money))
-        completion, x = min(completions, key=lambda pair: pair[0])
-        value = constant + float(np.maximum(w - lam, 0.0).sum()) + completion
-        if value < best * (1 - 1e-12):  # best >= 0; inf * (1 - 1e-12) is inf
-            best, stall = value, 0
-        else:
-            stall += 1
-            if stall >= 10:
-                theta, stall = theta / 2, 0
-        if best - target <= 1e-6 * best or theta < 1e-4:
+        v = np.asarray(a_t @ descent.lam, dtype=np.float64)
+        completion, x = _relaxed_choice(v, budget.cameras, costs, None if budget.money is None else money)
+        if not descent.step(constant + float(np.maximum(w - descent.lam, 0.0).sum()) + completion, x):
             break
-        g = np.asarray(a @ x, dtype=np.float64) - (w > lam)
-        norm = float(g @ g)
-        if norm == 0:
-            break
-        lam = np.maximum(lam - theta * (value - target) / norm * g, 0.0)
-    return best
+    return descent.best
 
 
 # ------------------------------------------------------------------------------------------- local search
@@ -1426,38 +1459,19 @@ def _lagrangian_starts(space: _Space, target: float, steps: int) -> list[IntArra
     sets only; ties in value: the earlier step first.
     """
     a, a_t, w = space.a, space.a_t, space.weight
-    money = math.inf if space.money is None else space.money
-    lam = w.copy()
-    best, theta, stall = math.inf, 2.0, 0
+    descent = _Subgradient(a, w, target, w.copy())
     found: dict[bytes, tuple[float, int, IntArray]] = {}
     for step in range(steps):
-        v = np.asarray(a_t @ lam, dtype=np.float64)
-        completions = []
-        if space.cameras is not None:
-            completions.append(_top_k(v, space.cameras))
-        if space.money is not None:
-            completions.append(_fractional_knapsack(v, space.cost, money))
-        completion, x = min(completions, key=lambda pair: pair[0])
+        v = np.asarray(a_t @ descent.lam, dtype=np.float64)
+        completion, x = _relaxed_choice(v, space.cameras, space.cost, space.money)
         key = v if space.money is None else np.where(space.cost > 0, v / np.maximum(space.cost, _TOL), np.inf)
         order = np.argsort(-key, kind="stable")
         columns = _within(space, order[v[order] > 0])
         tag = columns.tobytes()
         if tag not in found:
             found[tag] = (space.value(columns), step, columns)
-        value = float(np.maximum(w - lam, 0.0).sum()) + completion
-        if value < best * (1 - 1e-12):
-            best, stall = value, 0
-        else:
-            stall += 1
-            if stall >= 10:
-                theta, stall = theta / 2, 0
-        if best - target <= 1e-6 * best or theta < 1e-4:
+        if not descent.step(float(np.maximum(w - descent.lam, 0.0).sum()) + completion, x):
             break
-        g = np.asarray(a @ x, dtype=np.float64) - (w > lam)
-        norm = float(g @ g)
-        if norm == 0:
-            break
-        lam = np.maximum(lam - theta * max(value - target, 0.0) / norm * g, 0.0)
     ranked = sorted(found.values(), key=lambda item: (-item[0], item[1]))
     return [columns for _, _, columns in ranked]
 
