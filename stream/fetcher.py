@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import itertools
 import logging
 import multiprocessing
@@ -43,6 +44,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
 from cordon.errors import BrokerError
+from cordon.kafka_records import use_compiled_record_parser
 from cordon.logs import LogFormat, configure_logging
 from stream.core import ReadColumns
 
@@ -298,12 +300,16 @@ def _child_main(config: FetcherConfig, conn: Connection) -> None:
     writer.start()
     try:
         child.consumer = consumer = KafkaConsumer(**config.consumer)
+        use_compiled_record_parser(consumer)
         consumer.subscribe([config.topic], listener=_Rebalance(child))
     except (KafkaError, OSError) as exc:
         child.send("failed", f"cannot start a consumer of {config.topic}: {exc}")
         child.outbox.put(None)
         writer.join(5)
         return
+    # What exists now lives as long as the process: keep it out of the collector's full walks, which would
+    # otherwise scan every imported module's objects several times a second (a poll makes many objects).
+    gc.freeze()
     child.send("started")
     credit, epoch, seq = config.batches_ahead, 0, 0
     try:
