@@ -22,13 +22,19 @@ log = logging.getLogger(__name__)
 
 
 def make_producer(
-    bootstrap: str, *, client_id: str, timeout_s: float = 5.0, partitioner: Partitioner | None = None
+    bootstrap: str,
+    *,
+    client_id: str,
+    timeout_s: float = 5.0,
+    partitioner: Partitioner | None = None,
+    batch_size: int = 16_384,
 ) -> KafkaProducer:
     """A producer that waits for every in-sync replica and keeps each partition in send order.
 
     ``max_in_flight_requests_per_connection=1`` with idempotence keeps per-camera order even across retries.
     Timeouts are short so an outage is noticed in seconds; the spool, not the producer, holds data meanwhile.
-    ``partitioner`` replaces kafka-python's default (murmur2 of the key).
+    ``partitioner`` replaces kafka-python's default (murmur2 of the key); ``batch_size`` is the most bytes
+    a partition's batch takes (kafka-python's default; a busy producer of small records wants more).
     """
     try:
         return KafkaProducer(
@@ -43,6 +49,7 @@ def make_producer(
             reconnect_backoff_max_ms=1000,
             metadata_max_age_ms=5000,
             linger_ms=5,
+            batch_size=batch_size,
             partitioner=partitioner or DefaultPartitioner(),
         )
     except (KafkaError, OSError) as exc:

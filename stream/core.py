@@ -68,6 +68,16 @@ class ReadColumns:
     def __len__(self) -> int:
         return len(self.plates)
 
+    def take(self, rows: Sequence[int]) -> ReadColumns:
+        """The columns of these rows only, in this order."""
+        return ReadColumns(
+            [self.camera_ids[i] for i in rows],
+            [self.captured_at[i] for i in rows],
+            [self.plates[i] for i in rows],
+            [self.confidences[i] for i in rows],
+            [self.char_confidences[i] for i in rows],
+        )
+
     def row(self, i: int) -> ReadView:
         """Read ``i``."""
         chars = self.char_confidences[i]
@@ -104,6 +114,10 @@ class MatchPolicy:
     edit_max_read_confidence: float = 0.9
     edit_max_char_confidence: float = 0.9
 
+    def max_edits_for(self, confidence: float) -> int:
+        """Edits to look up for a read: none for a confident one (its ``edit`` matches are dropped anyway)."""
+        return self.max_edits if confidence < self.edit_max_read_confidence else 0
+
 
 class ReadMatcher:
     """Checks reads against the live hotlist index and de-duplicates alerts.
@@ -128,56 +142,84 @@ class ReadMatcher:
     def match(self, read: PlateRead, *, now: datetime) -> list[HotlistHit]:
         """Hits raised by ``read`` (empty for most reads). ``now`` stamps ``matched_at`` (UTC)."""
         index = self.index
-        matches = index.match(read.plate, at=read.captured_at, max_edits=self._max_edits(read.confidence))
+        matches = index.match(
+            read.plate, at=read.captured_at, max_edits=self.policy.max_edits_for(read.confidence)
+        )
         return self._hits(read, matches, index.version, now) if matches else []
 
-    def match_batch(self, reads: Sequence[PlateRead], *, now: datetime) -> list[list[HotlistHit]]:
+    def match_batch(
+        self,
+        reads: Sequence[PlateRead],
+        *,
+        now: datetime,
+        index: HotlistIndex | None = None,
+        found: Sequence[list[Match] | None] | None = None,
+    ) -> list[list[HotlistHit]]:
         """Hits raised by each of a batch of reads: what :meth:`match` raises for each in turn, but faster.
 
-        The plates are looked up together (:meth:`HotlistIndex.match_batch`) in one version of the index;
-        each read's matches then go through the policy and the deduper in the order of ``reads``.
+        The plates are looked up together (:meth:`HotlistIndex.match_batch`) in one version of the index
+        (``index``, or the one in use); each read's matches then go through the policy and the deduper in the
+        order of ``reads``. ``found``: per read, its matches in that index if already known (from
+        :meth:`hit_matches` of the same read), or None to look them up.
 
         Returns
         -------
         list of list of HotlistHit
             One list per read, in the order of ``reads`` (most of them empty).
         """
-        index = self.index
-        found = index.match_batch(
-            [read.plate for read in reads],
-            at=[read.captured_at for read in reads],
-            max_edits=[self._max_edits(read.confidence) for read in reads],
+        index = self.index if index is None else index
+        known: Sequence[list[Match] | None] = [None] * len(reads) if found is None else found
+        if len(known) != len(reads):
+            raise ValueError(f"need one found per read ({len(reads)}), got {len(known)}")
+        missing = [i for i, matches in enumerate(known) if matches is None]
+        looked_up = index.match_batch(
+            [reads[i].plate for i in missing],
+            at=[reads[i].captured_at for i in missing],
+            max_edits=[self.policy.max_edits_for(reads[i].confidence) for i in missing],
         )
+        matches_of = list(known)
+        for i, matches in zip(missing, looked_up, strict=True):
+            matches_of[i] = matches
         version = index.version
         return [
             self._hits(read, matches, version, now) if matches else []
-            for read, matches in zip(reads, found, strict=True)
+            for read, matches in zip(reads, matches_of, strict=True)
         ]
 
-    def would_hit(self, reads: Sequence[ReadView] | ReadColumns) -> list[bool]:
+    def would_hit(
+        self, reads: Sequence[ReadView] | ReadColumns, *, index: HotlistIndex | None = None
+    ) -> list[bool]:
         """Whether each read would raise a hit now (before de-duplication, which never drops one).
 
         The same look-up and policy as :meth:`match_batch` over anything read-like (screened messages, not
         yet :class:`cordon.events.PlateRead` s, or their columns), without building hits or touching the
-        deduper: the service uses it to decode in full only the reads that raise hits.
+        deduper. ``index``: as for :meth:`match_batch`.
+        """
+        return [matches is not None for matches in self.hit_matches(reads, index=index)]
+
+    def hit_matches(
+        self, reads: Sequence[ReadView] | ReadColumns, *, index: HotlistIndex | None = None
+    ) -> list[list[Match] | None]:
+        """Each read's matches (all of them, best first) if it would raise a hit now; None if it would not.
+
+        :meth:`would_hit` with the matches kept: the service decodes in full only the reads that raise hits,
+        and hands their matches back to :meth:`match_batch` (``found``) rather than looking them up again.
         """
         columns = reads if isinstance(reads, ReadColumns) else ReadColumns.of(reads)
-        found = self.index.match_batch(
+        found = (self.index if index is None else index).match_batch(
             columns.plates,
             at=columns.captured_at,
-            max_edits=[self._max_edits(confidence) for confidence in columns.confidences],
+            max_edits=[self.policy.max_edits_for(confidence) for confidence in columns.confidences],
         )
-        out = [False] * len(found)
+        out: list[list[Match] | None] = [None] * len(found)
+        registry = self.registry
         for i, matches in enumerate(found):
             if matches:
                 read = columns.row(i)
-                out[i] = any(self._raises(read, match) for match in matches)
+                arterial = registry.is_arterial(read.camera_id)
+                if any(self._raises(read, match, arterial) for match in matches):
+                    out[i] = matches
         return out
-
-    def _max_edits(self, confidence: float) -> int:
-        """Edits to look for: none for a confident read, whose ``edit`` matches the policy drops anyway."""
-        policy = self.policy
-        return policy.max_edits if confidence < policy.edit_max_read_confidence else 0
 
     def _raises(self, read: ReadView, match: Match, arterial: bool | None = None) -> bool:
         """Whether ``match`` of ``read`` raises a hit under the policy."""
@@ -189,7 +231,7 @@ class ReadMatcher:
         if match.kind != "edit":
             return True
         if read.confidence >= policy.edit_max_read_confidence:
-            return False  # not looked up for such reads (_max_edits); the rule is kept here too
+            return False  # not looked up for such reads (max_edits_for); the rule is kept here too
         chars = read.char_confidences
         if chars is None:
             return True

@@ -46,9 +46,10 @@ from kafka.errors import KafkaError
 from cordon.errors import BrokerError
 from cordon.kafka_records import use_compiled_record_parser
 from cordon.logs import LogFormat, configure_logging
-from stream.core import ReadColumns
+from stream.core import MatchPolicy, ReadColumns
+from stream.matching import HotlistPrefilter
 
-__all__ = ["FetchedBatch", "FetcherConfig", "FetcherGoneError", "ReadFetcher"]
+__all__ = ["FetchedBatch", "FetcherConfig", "FetcherGoneError", "ReadFetcher", "ReadPrefilter"]
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,33 @@ class FetcherGoneError(BrokerError):
 
 
 @dataclass(frozen=True, slots=True)
+class ReadPrefilter:
+    """What the fetcher process needs to hold back reads that cannot raise a hit (one per hotlist version).
+
+    Attributes
+    ----------
+    generation
+        Number the matcher gave it (increasing); batches it was used on carry it
+        (:attr:`FetchedBatch.prefilter`), so that the matcher matches them against that same index.
+    hotlist
+        The index's prefilter (:meth:`stream.matching.HotlistIndex.prefilter`).
+    policy
+        The matcher's policy: which reads are looked up with one edit (:meth:`MatchPolicy.max_edits_for`).
+    """
+
+    generation: int
+    hotlist: HotlistPrefilter
+    policy: MatchPolicy
+
+    def could_match(self, columns: ReadColumns) -> list[bool]:
+        """Whether each read could match an entry (False: it raises no hit against that index)."""
+        max_edits = [self.policy.max_edits_for(confidence) for confidence in columns.confidences]
+        return self.hotlist.could_match(columns.plates, max_edits=max_edits)
+
+
+@dataclass(frozen=True, slots=True)
 class FetchedBatch:
-    """One poll's records, as columns (cheap to send between processes), and what commits them.
+    """One poll's records (those the matcher needs), as columns (cheap to send), and what commits them.
 
     Attributes
     ----------
@@ -73,6 +99,8 @@ class FetchedBatch:
         Number of the batch, from 0, in the order the child sent them.
     epoch
         Rewinds the child had made when it polled the batch (see :meth:`ReadFetcher.rewind`).
+    records
+        Records polled; with a prefilter, only some of them are carried (``len()`` of the batch).
     next_offsets
         Per partition, the offset after the batch's last record: what to commit once it is done.
     assignment
@@ -80,11 +108,16 @@ class FetchedBatch:
     screened
         With :attr:`FetcherConfig.screen`: the rows that :func:`cordon.events.screened_plate_reads` vouches
         for, and what matching needs of them; the other rows must be decoded in full.
+    prefilter
+        The :attr:`ReadPrefilter.generation` used: then the batch carries only the records the screen could
+        not vouch for and the reads that could match that prefilter's index; the others raise no hit there.
+        None: every record is carried.
     """
 
     seq: int
     epoch: int
     topic: str
+    records: int
     partitions: list[int]
     offsets: list[int]
     timestamps: list[int]
@@ -93,6 +126,7 @@ class FetchedBatch:
     next_offsets: Offsets
     assignment: frozenset[TopicPartition]
     screened: tuple[list[int], ReadColumns] | None = None
+    prefilter: int | None = None
 
     @classmethod
     def of(
@@ -103,16 +137,36 @@ class FetchedBatch:
         epoch: int,
         assignment: frozenset[TopicPartition],
         screen: bool = False,
+        prefilter: ReadPrefilter | None = None,
     ) -> FetchedBatch:
-        """The batch of what ``KafkaConsumer.poll`` returned (records of one topic); ``screen``: screen it."""
+        """The batch of what ``KafkaConsumer.poll`` returned (records of one topic).
+
+        ``screen``: screen it; and with a ``prefilter``, carry only what the matcher needs (see
+        :attr:`prefilter`).
+        """
         records = [record for partition_records in polled.values() for record in partition_records]
+        polled_count = len(records)
         screened = None
+        generation = None
         if screen:
-            screened = ReadColumns.screen([record.value for record in records])
+            rows, columns = ReadColumns.screen([record.value for record in records])
+            if prefilter is not None:
+                possible = prefilter.could_match(columns)
+                needed = [True] * len(records)  # what the screen cannot vouch for is decoded by the matcher
+                for row, maybe in zip(rows, possible, strict=True):
+                    needed[row] = maybe
+                carried = [i for i, need in enumerate(needed) if need]
+                position = {row: i for i, row in enumerate(carried)}
+                kept = [j for j, maybe in enumerate(possible) if maybe]
+                rows, columns = [position[rows[j]] for j in kept], columns.take(kept)
+                records = [records[i] for i in carried]
+                generation = prefilter.generation
+            screened = rows, columns
         return cls(
             seq=seq,
             epoch=epoch,
-            topic=records[0].topic if records else "",
+            topic=next(iter(polled)).topic if polled else "",
+            records=polled_count,
             partitions=[record.partition for record in records],
             offsets=[record.offset for record in records],
             timestamps=[record.timestamp for record in records],
@@ -125,6 +179,7 @@ class FetchedBatch:
             },
             assignment=assignment,
             screened=screened,
+            prefilter=generation,
         )
 
     def __len__(self) -> int:
@@ -312,6 +367,7 @@ def _child_main(config: FetcherConfig, conn: Connection) -> None:
     gc.freeze()
     child.send("started")
     credit, epoch, seq = config.batches_ahead, 0, 0
+    prefilter: ReadPrefilter | None = None
     try:
         while True:
             try:
@@ -336,6 +392,9 @@ def _child_main(config: FetcherConfig, conn: Connection) -> None:
                 elif kind == "rewind":
                     epoch = message[1]
                     _rewind(consumer)
+                elif kind == "prefilter":
+                    prefilter = message[1]
+                    child.send("prefilter-applied", prefilter.generation)  # after every batch before it
                 continue  # every request before the next poll
             polled = consumer.poll(timeout_ms=config.poll_timeout_ms)
             if polled:
@@ -345,6 +404,7 @@ def _child_main(config: FetcherConfig, conn: Connection) -> None:
                     epoch=epoch,
                     assignment=frozenset(consumer.assignment()),
                     screen=config.screen,
+                    prefilter=prefilter,
                 )
                 child.send("batch", batch)
                 seq += 1
@@ -389,6 +449,10 @@ class ReadFetcher:
         self._replies: dict[int, str | None] = {}
         self._process: SpawnProcess | None = None
         self._conn: Connection | None = None
+        self.prefilter_offered: int | None = None
+        """Generation of the last :class:`ReadPrefilter` sent to the child."""
+        self.prefilter_applied: int | None = None
+        """Generation of the last :class:`ReadPrefilter` the child took up (later batches: it or newer)."""
 
     def start(self) -> ReadFetcher:
         """Start the child and wait until its consumer exists (it joins the group on its first poll)."""
@@ -474,6 +538,8 @@ class ReadFetcher:
             self._assignment = frozenset(message[1])
         elif kind == "committed":
             self._replies[message[1]] = message[2]
+        elif kind == "prefilter-applied":
+            self.prefilter_applied = message[1]
         return None
 
     def next_batch(self, timeout_s: float) -> FetchedBatch | None:
@@ -529,6 +595,15 @@ class ReadFetcher:
         error = self._replies.pop(token)
         if error is not None:
             raise BrokerError(f"offset commit failed: {error}")
+
+    def set_prefilter(self, prefilter: ReadPrefilter) -> None:
+        """Have the child hold back reads that cannot match, from its next poll on (:class:`ReadPrefilter`).
+
+        Batches it polled before carry an older generation (or none); :attr:`prefilter_applied` tells when no
+        more of them can come.
+        """
+        self._send("prefilter", prefilter)
+        self.prefilter_offered = prefilter.generation
 
     def rewind(self) -> None:
         """Go back to the last committed offsets; batches polled before this are dropped when they arrive."""

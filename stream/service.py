@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import logging
 import signal
 import threading
@@ -57,10 +58,10 @@ from edge.publisher import close_producer, make_producer
 from stream.alerts import AlertDeduper
 from stream.camera_feed import CameraRegistryFollower
 from stream.core import MatchPolicy, ReadColumns, ReadMatcher
-from stream.fetcher import FetchedBatch, FetcherConfig, FetcherGoneError, ReadFetcher
+from stream.fetcher import FetchedBatch, FetcherConfig, FetcherGoneError, ReadFetcher, ReadPrefilter
 from stream.hotlist import HotlistVersion
 from stream.hotlist_feed import HotlistFollower
-from stream.matching import HotlistIndex
+from stream.matching import HotlistIndex, Match
 from stream.registry import CameraRegistry
 from stream.settings import MatcherSettings
 
@@ -80,6 +81,8 @@ READ_TO_HIT = Histogram(
 )
 
 
+_HITS_BATCH_BYTES: Final = 1 << 20
+"""Most bytes of hits in a partition's producer batch: hundreds of hits a request (one request at a time)."""
 _MAX_IN_FLIGHT: Final = 8
 """Most polled batches whose hits may be unacknowledged at once; beyond it the loop waits for the oldest."""
 _BUSY_POLL_S: Final = 0.005
@@ -167,6 +170,9 @@ class MatcherService:
         self._in_flight: deque[_SentBatch] = deque()
         self._consumer_in_use: ReadFetcher | None = None
         self._producer: KafkaProducer | None = None
+        # The indexes whose prefilters the fetcher may have used on batches still to come, by generation.
+        self._prefiltered: dict[int, HotlistIndex] = {}
+        self._generations = itertools.count(1)
         self.follower = HotlistFollower(
             settings.kafka_bootstrap, self._on_version, topic=settings.hotlists_topic
         )
@@ -187,8 +193,16 @@ class MatcherService:
 
     @property
     def hotlist_version(self) -> int:
-        """Version of the hotlist index in use (0: none loaded)."""
-        return self.matcher.index.version
+        """Version of the hotlist that reads consumed from now on are matched against (0: none loaded).
+
+        A new version is loaded first (:attr:`ReadMatcher.index`), then its prefilter goes to the fetcher
+        process; until the fetcher has taken it up, batches it polls are still held back with, and matched
+        against, the version before.
+        """
+        fetcher = self._consumer_in_use
+        applied = None if fetcher is None else fetcher.prefilter_applied
+        index = None if applied is None else self._prefiltered.get(applied)
+        return (self.matcher.index if index is None else index).version
 
     def _on_version(self, version: HotlistVersion) -> None:
         with self._version_lock:
@@ -213,7 +227,12 @@ class MatcherService:
     def _make_producer(self) -> KafkaProducer:
         """The producer of hits and dead letters (keys hashed in C: see ``KeyHashPartitioner``)."""
         s = self.settings
-        return make_producer(s.kafka_bootstrap, client_id=s.instance_id, partitioner=KeyHashPartitioner())
+        return make_producer(
+            s.kafka_bootstrap,
+            client_id=s.instance_id,
+            partitioner=KeyHashPartitioner(),
+            batch_size=_HITS_BATCH_BYTES,
+        )
 
     def _fetcher(self) -> ReadFetcher:
         s = self.settings
@@ -289,11 +308,13 @@ class MatcherService:
         *,
         now: datetime | None = None,
         screened: tuple[list[int], ReadColumns] | None = None,
+        index: HotlistIndex | None = None,
     ) -> tuple[list[HotlistHit], list[DeadLetter]]:
         """:meth:`process_batch` over the records' values; ``record_at(i)`` gives record ``i`` in full.
 
         ``screened``: the rows :func:`cordon.events.screened_plate_reads` vouches for, and their columns, if
         the fetcher process screened the batch already (:attr:`stream.fetcher.FetchedBatch.screened`).
+        ``index``: the hotlist index to match against (default: the one in use).
         """
         now = now or utc_now()
         reads: list[PlateRead] = []
@@ -302,16 +323,20 @@ class MatcherService:
         # Most reads raise no hit: a strict screen of the raw bytes (one msgspec call for the batch) and the
         # matcher's look-up and policy on what it decoded find them without building a PlateRead. Only the
         # others (and whatever the screen cannot vouch for) are decoded in full, which is also what names the
-        # problem of a malformed message for the DLQ, and matched again, as PlateReads.
+        # problem of a malformed message for the DLQ. A decoded read keeps the matches the screened one found
+        # if it is the same read to matching (plate, time, confidence); otherwise it is looked up again.
         rows, columns = screened or ReadColumns.screen(values)
         try:
-            possible = self.matcher.would_hit(columns)
+            hit_matches: list[list[Match] | None] = self.matcher.hit_matches(columns, index=index)
         except Exception:  # a bug: look at every read in full rather than stop
             log.exception("screening the batch against the index failed; decoding every read")
-            possible = [True] * len(rows)
+            rows, columns, hit_matches = [], ReadColumns.of([]), []
         needed = [True] * len(values)
-        for row, hit in zip(rows, possible, strict=True):
-            needed[row] = hit
+        column_of: dict[int, int] = {}
+        for j, (row, matches) in enumerate(zip(rows, hit_matches, strict=True)):
+            needed[row] = matches is not None
+            column_of[row] = j
+        known: list[list[Match] | None] = []
         for i, need in enumerate(needed):
             if not need:
                 continue  # a valid read that raises no hit
@@ -319,11 +344,18 @@ class MatcherService:
             event = self._decode(record)
             if isinstance(event, DeadLetter):
                 dead.append(event)
-            else:
-                reads.append(event)
-                read_records.append(record)
+                continue
+            reads.append(event)
+            read_records.append(record)
+            column = column_of.get(i)
+            same = column is not None and (
+                event.plate == columns.plates[column]
+                and event.captured_at == columns.captured_at[column]
+                and event.confidence == columns.confidences[column]
+            )
+            known.append(hit_matches[column] if same and column is not None else None)
         try:
-            per_read = self.matcher.match_batch(reads, now=now)
+            per_read = self.matcher.match_batch(reads, now=now, index=index, found=known)
         except Exception:  # a bug: find the read that causes it, and park only that one (as process() does)
             log.exception("batch matching failed; matching the batch's reads one by one")
             hits: list[HotlistHit] = []
@@ -383,6 +415,7 @@ class MatcherService:
         try:
             while not self.stop_event.is_set():
                 try:
+                    self._offer_prefilter(fetcher)
                     batch = fetcher.next_batch(timeout_s=_BUSY_POLL_S if self._in_flight else 0.5)
                 except FetcherGoneError as exc:
                     # Its partitions go back to the group; nothing in flight may be committed by a new member.
@@ -418,13 +451,38 @@ class MatcherService:
             self._consumer_in_use = self._producer = None
             log.info("matcher stopped", extra={"instance": s.instance_id})
 
+    def _offer_prefilter(self, fetcher: ReadFetcher) -> None:
+        """Send the fetcher the prefilter of the index in use, if it does not have it yet.
+
+        The index stays here, under the prefilter's generation, for as long as batches held back with it
+        may come: they are matched against it, not against a newer one that the reads they left behind
+        might match. Indexes of generations before the one the fetcher last took up are dropped.
+        """
+        applied = fetcher.prefilter_applied
+        for generation in [g for g in self._prefiltered if applied is not None and g < applied]:
+            del self._prefiltered[generation]
+        index = self.matcher.index
+        latest = max(self._prefiltered, default=None)
+        if latest is not None and self._prefiltered[latest] is index and fetcher.prefilter_offered == latest:
+            return
+        generation = next(self._generations)
+        self._prefiltered[generation] = index
+        fetcher.set_prefilter(ReadPrefilter(generation, index.prefilter(), self.matcher.policy))
+
     def _send_batch(self, batch: FetchedBatch) -> None:
         """Match a fetched batch and hand its hits and dead letters to the producer, without waiting."""
         s, producer = self.settings, self._producer
         if producer is None:
             raise RuntimeError("the matcher is not running")
-        sent = _SentBatch(offsets=dict(batch.next_offsets), reads=len(batch))
-        hits, dead = self._process_values(batch.values, batch.record, now=utc_now(), screened=batch.screened)
+        sent = _SentBatch(offsets=dict(batch.next_offsets), reads=batch.records)
+        index = None
+        if batch.prefilter is not None:
+            index = self._prefiltered.get(batch.prefilter)
+            if index is None:  # never expected: the reads held back are lost to this index
+                log.error("no index for the batch's prefilter", extra={"generation": batch.prefilter})
+        hits, dead = self._process_values(
+            batch.values, batch.record, now=utc_now(), screened=batch.screened, index=index
+        )
         try:
             for hit in hits:
                 sent.futures.append(
@@ -434,7 +492,7 @@ class MatcherService:
                 sent.captured.append(hit.captured_at)
             for letter in dead:
                 sent.futures.append(producer.send(s.dlq_topic, key=letter.key, value=encode(letter)))
-            if sent.futures and 2 * len(batch) < s.max_poll_records:
+            if sent.futures and 2 * batch.records < s.max_poll_records:
                 # A small batch: the matcher is caught up, so waiting for the acks costs no throughput, and
                 # flushing sends the hits now rather than after the producer's linger (read-to-hit latency).
                 producer.flush(timeout=_ACK_TIMEOUT_S)

@@ -117,8 +117,17 @@ def reads(draw: st.DrawFn) -> PlateRead:
 def test_would_hit_says_which_reads_raise_hits_also_from_their_screened_messages(
     batch: list[PlateRead],
 ) -> None:
-    expected = [bool(hits) for hits in _matcher().match_batch(batch, now=NOW)]
+    hits = _matcher().match_batch(batch, now=NOW)
+    expected = [bool(of_read) for of_read in hits]
     assert _matcher().would_hit(batch) == expected
     screened = screened_plate_reads([encode(read) for read in batch])
     assert all(view is not None for view in screened)
-    assert _matcher().would_hit([view for view in screened if view is not None]) == expected
+    views = [view for view in screened if view is not None]
+    assert _matcher().would_hit(views) == expected
+    # The matches found on the screened reads, handed back, make the same hits as a fresh look-up.
+    found = _matcher().hit_matches(views)
+    assert [matches is not None for matches in found] == expected
+    again = _matcher().match_batch(batch, now=NOW, found=found)
+    assert [[hit.model_dump() for hit in of_read] for of_read in again] == [
+        [hit.model_dump() for hit in of_read] for of_read in hits
+    ]

@@ -24,7 +24,8 @@ from kafka.producer.future import FutureProduceResult, FutureRecordMetadata
 from cordon.broker import EmbeddedBroker
 from cordon.errors import BrokerError
 from cordon.events import DeadLetter, Heartbeat, HotlistEntry, HotlistHit, PlateRead, decode, encode, utc_now
-from stream.fetcher import FetchedBatch
+from stream.core import MatchPolicy, ReadMatcher
+from stream.fetcher import FetchedBatch, ReadPrefilter
 from stream.hotlist import HotlistVersion, next_version
 from stream.hotlist_feed import publish_version, read_latest_version
 from stream.matching import HotlistIndex
@@ -538,3 +539,105 @@ def test_a_fetched_batch_carries_its_screened_reads_as_columns() -> None:
     assert batch.record(1) == _record(b"not json", 1)._replace(checksum=None, timestamp=0)
     assert pickle.loads(pickle.dumps(batch)) == batch  # what crosses the pipe
     assert FetchedBatch.of(polled, seq=0, epoch=0, assignment=frozenset()).screened is None
+
+
+def test_a_prefiltered_batch_carries_only_what_may_hit_and_what_the_screen_cannot_vouch_for() -> None:
+    listed = HotlistIndex.build([_entry("AB12CDE"), _entry("KM07XYZ")], version=4)
+    reads = [
+        make_read("WX64TRB"),  # nowhere near a listed plate: held back
+        make_read("A812CDE", seconds=1),  # a confusion of AB12CDE
+        # One edit from KM07XYZ: a confident read is not looked up with an edit; an unsure one may hit.
+        make_read("KM07XYQ", seconds=2).model_copy(update={"confidence": 0.95}),
+        make_read("KM07XYQ", seconds=3).model_copy(update={"confidence": 0.7}),
+    ]
+    values: list[bytes | None] = [encode(reads[0]), encode(reads[1]), b"not json", encode(reads[2])]
+    values.append(encode(reads[3]))
+    polled = {tp(0): [_record(v, offset) for offset, v in enumerate(values[:3])]}
+    polled[tp(1)] = [_record(v, offset, 1) for offset, v in enumerate(values[3:], start=10)]
+    policy = MatchPolicy()
+    prefilter = ReadPrefilter(7, listed.prefilter(), policy)
+
+    batch = FetchedBatch.of(polled, seq=0, epoch=0, assignment=frozenset(), screen=True, prefilter=prefilter)
+
+    assert batch.prefilter == 7
+    assert batch.records == 5
+    assert batch.values == [values[1], b"not json", values[4]]
+    assert (batch.partitions, batch.offsets) == ([0, 0, 1], [1, 2, 11])
+    assert batch.next_offsets == {tp(0): OffsetAndMetadata(3, "", -1), tp(1): OffsetAndMetadata(12, "", -1)}
+    assert batch.screened is not None
+    rows, columns = batch.screened
+    assert rows == [0, 2]
+    assert columns.plates == ["A812CDE", "KM07XYQ"]
+    assert columns.confidences == [reads[1].confidence, 0.7]
+    # Nothing held back could raise a hit against that index.
+    matcher = ReadMatcher(listed, REGISTRY, policy=policy)
+    held_back = [
+        read for read, value in zip(reads, values[:2] + values[3:], strict=True) if value not in batch.values
+    ]
+    assert len(held_back) == 2
+    assert not any(matcher.would_hit(held_back))
+    assert pickle.loads(pickle.dumps(batch)) == batch
+
+
+class _PrefilterFetcher:
+    """Stands in for the fetcher process's proxy where prefilters are offered (a unit test)."""
+
+    def __init__(self) -> None:
+        self.offered: list[ReadPrefilter] = []
+        self.prefilter_offered: int | None = None
+        self.prefilter_applied: int | None = None
+
+    def set_prefilter(self, prefilter: ReadPrefilter) -> None:
+        self.offered.append(prefilter)
+        self.prefilter_offered = prefilter.generation
+
+
+class _Producer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes, bytes]] = []
+
+    def send(self, _topic: str, *, key: bytes, value: bytes) -> FutureRecordMetadata:
+        self.sent.append((key, value))
+        return FutureRecordMetadata(
+            FutureProduceResult(TopicPartition("cordon.hits", 0)), 0, -1, None, 0, 0, 0
+        )
+
+    def flush(self, **_: object) -> None:
+        pass
+
+
+def test_a_batch_held_back_with_an_older_prefilter_is_matched_against_that_index() -> None:
+    """Reads left behind by version 1's prefilter might match version 2: the batch is matched against 1."""
+    service = MatcherService(MatcherSettings.load(metrics_port=None), registry=REGISTRY)
+    fetcher, producer = _PrefilterFetcher(), _Producer()
+    v1 = HotlistIndex.build([_entry("AB12CDE")], version=1)
+    v2 = HotlistIndex.build([_entry("WX64TRB")], version=2)
+    service.matcher.index = v1
+    service._offer_prefilter(fetcher)  # type: ignore[arg-type]
+    service._offer_prefilter(fetcher)  # type: ignore[arg-type]  # already has it: nothing sent
+    assert [(p.generation, p.hotlist.version) for p in fetcher.offered] == [(1, 1)]
+    reads = [make_read("AB12CDE", camera_id="cam-a580"), make_read("WX64TRB", camera_id="cam-a580")]
+    polled = {tp(0): [_record(encode(read), offset) for offset, read in enumerate(reads)]}
+    held_back = FetchedBatch.of(
+        polled, seq=0, epoch=0, assignment=frozenset(), screen=True, prefilter=fetcher.offered[0]
+    )
+    assert held_back.values == [encode(reads[0])]  # WX64TRB cannot match version 1
+
+    service.matcher.index = v2  # version 2 arrives while the batch is on its way
+    service._offer_prefilter(fetcher)  # type: ignore[arg-type]
+    assert [(p.generation, p.hotlist.version) for p in fetcher.offered] == [(1, 1), (2, 2)]
+    service._consumer_in_use = fetcher  # type: ignore[assignment]
+    service._producer = producer
+    assert service.hotlist_version == 2  # nothing taken up by the fetcher yet: the index in use
+    fetcher.prefilter_applied = 1
+    assert service.hotlist_version == 1  # reads consumed now are still matched against version 1
+    service._send_batch(held_back)
+
+    (hit,) = [decode(value) for _, value in producer.sent]
+    assert isinstance(hit, HotlistHit)
+    assert (hit.plate_read, hit.hotlist_version) == ("AB12CDE", 1)
+    assert service._in_flight[0].reads == 2  # both reads are counted (and committed) with the batch
+    fetcher.prefilter_applied = 2
+    service._offer_prefilter(fetcher)  # type: ignore[arg-type]
+    assert list(service._prefiltered) == [2]  # no batch can come with generation 1 any more
+    assert service.hotlist_version == 2

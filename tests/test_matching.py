@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -49,6 +50,7 @@ def test_public_api_is_pinned() -> None:
     assert set(stream.matching.__all__) == {
         "CONFUSION_CLASSES",
         "HotlistIndex",
+        "HotlistPrefilter",
         "Match",
         "canonical",
         "confusion_score",
@@ -274,6 +276,10 @@ def test_match_batch_is_match_per_plate_and_agrees_with_oracle(data: st.DataObje
         assert {m.entry.entry_id: m.kind for m in matches} == oracle(entries, query, when, e)
     possible = index.could_match(queries, max_edits=edits)
     assert all(maybe for maybe, matches in zip(possible, batch, strict=True) if matches)
+    # The prefilter the fetcher process gets (pickled, as it travels) answers as the index does.
+    prefilter = pickle.loads(pickle.dumps(index.prefilter(), protocol=pickle.HIGHEST_PROTOCOL))
+    assert prefilter.version == 1
+    assert prefilter.could_match(queries, max_edits=edits) == possible
 
 
 def test_match_batch_with_one_time_and_edit_setting_and_its_argument_checks() -> None:
@@ -286,6 +292,7 @@ def test_match_batch_with_one_time_and_edit_setting_and_its_argument_checks() ->
     assert index.match_batch([], at=AT) == []
     assert index.could_match(queries) == [True, True, True, False]
     assert HotlistIndex.build([], version=0).match_batch(queries, at=AT) == [[], [], [], []]
+    assert HotlistIndex.build([], version=0).prefilter().could_match([*queries, "a-b"]) == [False] * 5
     with pytest.raises(ValueError, match="one at and one max_edits per plate"):
         index.match_batch(queries, at=[AT])
     with pytest.raises(ValueError, match="max_edits must be 0 or 1"):
