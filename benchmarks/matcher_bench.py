@@ -37,12 +37,16 @@ Stages, in this order (so that the single-threaded core stage runs before any Ka
     (a) **Bare consume** — a plain :class:`kafka.KafkaConsumer` in a fresh group, with the matcher's fetch
         and poll settings, decoding nothing, reading every read. Rate: records after the first poll that
         returned any, over the time from that poll to the last record; also given including the group join.
+    (a') **Bare consume, compiled parser** — the same, but the consumer parses record batches with the
+        compiled parser the matcher's fetcher process uses (:mod:`cordon.kafka_records`): what part of the
+        matcher's lead over kafka-python's own parsing is the parser's. Not part of the goal.
     (b) **Matcher** — a :class:`stream.service.MatcherService` with fuzzy matching on, in a fresh group, on a
         thread (its consumer-group member polls in a fetcher process of its own); timed from the hotlist
         being in use, then from its first committed batch to ``reads_processed`` reaching ``--reads`` (same
         rule as (a)). (c) is (b)/(a). Every hit is then read back from ``cordon.hits`` to check each planted
         read raised a hit on its entry. Also reported: the CPU time of the consume-loop thread (how busy it
-        was) and of the fetcher process, and the garbage collections in the window. The benchmark's own
+        was) and of the fetcher process, the fetcher's RSS (it holds the index's prefilter), the share of
+        reads its prefilter held back, and the garbage collections in the window. The benchmark's own
         remaining objects (the listed plates, for stage (d)) are frozen out of the garbage collector
         (``gc.freeze``) before (a), so that full collections cost what they cost in a matcher process.
     (d) **Latency** — with the matcher caught up, reads offered at ``--offered-rate`` per second for
@@ -92,6 +96,7 @@ from rich.table import Table
 
 from cordon.broker import EmbeddedBroker
 from cordon.events import BBox, Direction, HotlistEntry, HotlistHit, PlateRead, decode, encode, utc_now
+from cordon.kafka_records import use_compiled_record_parser
 from edge.plates import plate_format
 from stream.core import ReadMatcher
 from stream.hotlist import HotlistVersion
@@ -280,6 +285,10 @@ class MatcherResult:
     """CPU time of the service's consume loop thread alone, same window."""
     fetcher_cpu_s: float
     """CPU time of the service's fetcher process (its consumer-group member), same window."""
+    fetcher_rss_mb: float
+    """RSS of the fetcher process at the end (it holds the index's prefilter)."""
+    reads_held_back: int
+    """Reads the fetcher's prefilter cleared: checked there, never sent to the matcher's process."""
     broker_cpu_s: float
     """CPU time of the broker in the same window."""
     gc_collections: tuple[int, int, int]
@@ -400,6 +409,8 @@ class BenchResult:
     produce: ProduceResult
     core: CoreResult
     bare: ConsumeResult
+    bare_compiled: ConsumeResult
+    """(a'): as (a), with the matcher's compiled record parser (a comparison; the goal is against (a))."""
     matcher: MatcherResult
     latency: LatencyResult
     processes: ProcessesResult | None
@@ -832,10 +843,16 @@ def _reader(bootstrap: str, client_id: str, *, fetch_max_wait_ms: int = 100) -> 
 
 
 def measure_bare_consume(
-    bootstrap: str, total: int, settings: MatcherSettings, *, progress: Progress
+    bootstrap: str, total: int, settings: MatcherSettings, *, progress: Progress, compiled: bool = False
 ) -> ConsumeResult:
-    """(a) Read ``total`` records of :data:`READS_TOPIC` in a fresh group, decoding nothing."""
-    task = progress.add_task("(a) bare consume", total=total)
+    """(a) Read ``total`` records of :data:`READS_TOPIC` in a fresh group, decoding nothing.
+
+    ``compiled``: (a') parse the record batches with the matcher's compiled parser
+    (:func:`cordon.kafka_records.use_compiled_record_parser`), as the matcher's fetcher process does.
+    """
+    task = progress.add_task(
+        "(a') bare consume, compiled parser" if compiled else "(a) bare consume", total=total
+    )
     created = time.perf_counter()
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -850,6 +867,8 @@ def measure_bare_consume(
         max_poll_interval_ms=settings.max_poll_interval_ms,
         fetch_max_wait_ms=100,
     )
+    if compiled and not use_compiled_record_parser(consumer):
+        raise BenchError("the compiled record parser does not fit this kafka-python")
     consumer.subscribe([READS_TOPIC])
     count = first_count = 0
     first_at = first_cpu = 0.0
@@ -977,6 +996,7 @@ def measure_matcher(
         thread_cpu = _thread_cpu_s(running.thread.native_id) - thread_cpu
         fetcher_cpu = (_process_cpu_s(fetcher_pid) - fetcher_cpu) if fetcher_pid else 0.0
         broker_cpu = _BROKER_CPU[0]() - broker_cpu
+    fetcher_rss = _rss_of(fetcher_pid) if fetcher_pid else 0.0
     progress.update(task, completed=total)
     seconds = last_at - first_at
     cpu_s += fetcher_cpu
@@ -1001,6 +1021,8 @@ def measure_matcher(
         reads_per_cpu_s=round((total - first_count) / cpu_s) if cpu_s > 0 else 0,
         thread_cpu_s=round(thread_cpu, 2),
         fetcher_cpu_s=round(fetcher_cpu, 2),
+        fetcher_rss_mb=round(fetcher_rss, 1),
+        reads_held_back=service.reads_held_back,
         broker_cpu_s=round(broker_cpu, 2),
         gc_collections=(collector.collections[0], collector.collections[1], collector.collections[2]),
         gc_pause_s=round(collector.pause_s, 3),
@@ -1486,6 +1508,16 @@ def _tables(result: BenchResult) -> list[Table]:
         f"{a.seconds:.2f}",
         f"join + first fetch {a.join_s:.1f} s; broker CPU {_cores(a.broker_cpu_s, a.seconds)}",
     )
+    ac = result.bare_compiled
+    rates.add_row(
+        "(a') bare, compiled parser",
+        f"{ac.rate:,.0f}",
+        f"{ac.records_per_cpu_s:,.0f}",
+        f"{ac.rate_incl_join:,.0f}",
+        f"{ac.seconds:.2f}",
+        f"as (a), records parsed as in (b)'s fetcher; {ac.rate / a.rate if a.rate else 0:.2f}x (a); "
+        f"(b) is {b.rate / ac.rate if ac.rate else 0:.3f}x this",
+    )
     rates.add_row(
         "(b) MatcherService, fuzzy",
         f"{b.rate:,.0f}",
@@ -1494,7 +1526,8 @@ def _tables(result: BenchResult) -> list[Table]:
         f"{b.seconds:.2f}",
         f"join + first batch {b.start_to_first_batch_s:.1f} s; consume-loop thread CPU "
         f"{b.thread_cpu_s:.1f} s ({b.thread_cpu_s / b.seconds:.0%} busy), fetcher process CPU "
-        f"{b.fetcher_cpu_s:.1f} s ({b.fetcher_cpu_s / b.seconds:.0%}); GC runs (gen 0/1/2) "
+        f"{b.fetcher_cpu_s:.1f} s ({b.fetcher_cpu_s / b.seconds:.0%}), RSS {b.fetcher_rss_mb:.0f} MB, "
+        f"held back {b.reads_held_back / max(b.reads, 1):.0%} of reads (prefilter); GC runs (gen 0/1/2) "
         f"{'/'.join(map(str, b.gc_collections))}, {b.gc_pause_s:.2f} s paused; {b.hits:,} hits "
         f"({_kinds(b.hits_by_kind)}) on {b.reads_with_hits:,} reads; planted hit {b.planted_with_hit}/"
         f"{p.planted}; DLQ {b.dead_letters}; broker CPU {_cores(b.broker_cpu_s, b.seconds)}",
@@ -1755,6 +1788,9 @@ def run_benchmark(
                     metrics_port=None,
                 )
                 bare = measure_bare_consume(broker.bootstrap, reads, settings, progress=progress)
+                bare_compiled = measure_bare_consume(
+                    broker.bootstrap, reads, settings, progress=progress, compiled=True
+                )
                 with RunningMatcher(MatcherService(settings, registry=registry())) as running:
                     matcher = measure_matcher(
                         running,
@@ -1806,6 +1842,7 @@ def run_benchmark(
         produce=produce,
         core=core,
         bare=bare,
+        bare_compiled=bare_compiled,
         matcher=matcher,
         latency=latency,
         processes=several,

@@ -70,6 +70,10 @@ __all__ = ["MatcherService", "run"]
 log = logging.getLogger(__name__)
 
 READS = Counter("cordon_matcher_reads_total", "Reads checked against the hotlist")
+READS_HELD_BACK = Counter(
+    "cordon_matcher_reads_held_back_total",
+    "Reads the fetcher process's prefilter found unable to match (checked there, not sent on)",
+)
 HITS = Counter("cordon_matcher_hits_total", "Hits published", ["kind"])
 DEAD_LETTERS = Counter("cordon_matcher_dead_letters_total", "Messages parked on the DLQ")
 HOTLIST_VERSION = Gauge("cordon_matcher_hotlist_version", "Hotlist version in use")
@@ -100,6 +104,7 @@ class _SentBatch:
 
     offsets: dict[TopicPartition, OffsetAndMetadata]
     reads: int
+    held_back: int = 0
     futures: list[FutureRecordMetadata] = field(default_factory=list)
     hit_kinds: list[str] = field(default_factory=list)
     captured: list[datetime] = field(default_factory=list)
@@ -163,6 +168,8 @@ class MatcherService:
         )
         self.stop_event = threading.Event()
         self.reads_processed = 0
+        self.reads_held_back = 0
+        """Of :attr:`reads_processed`, those the fetcher process's prefilter cleared (no hit possible)."""
         self.hits_published = 0
         self.dead_letters = 0
         self.assigned: set[TopicPartition] = set()
@@ -474,7 +481,9 @@ class MatcherService:
         s, producer = self.settings, self._producer
         if producer is None:
             raise RuntimeError("the matcher is not running")
-        sent = _SentBatch(offsets=dict(batch.next_offsets), reads=batch.records)
+        sent = _SentBatch(
+            offsets=dict(batch.next_offsets), reads=batch.records, held_back=batch.records - len(batch)
+        )
         index = None
         if batch.prefilter is not None:
             index = self._prefiltered.get(batch.prefilter)
@@ -536,7 +545,9 @@ class MatcherService:
             HITS.labels(kind).inc()
             READ_TO_HIT.observe(max((now - when).total_seconds(), 0.0))
         READS.inc(done.reads)
+        READS_HELD_BACK.inc(done.held_back)
         self.reads_processed += done.reads
+        self.reads_held_back += done.held_back
         self.hits_published += len(done.hit_kinds)
 
     @staticmethod
