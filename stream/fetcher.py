@@ -1,9 +1,17 @@
 """The matcher's Kafka consumer in a process of its own: it polls reads while the matcher matches them.
 
-kafka-python parses every record in Python on the thread that polls, at about as much CPU per read as the
-matching costs; and one Python process runs Python on one core at a time. In one process the two costs add
-up. :class:`ReadFetcher` runs the consumer-group member in a child process (``spawn``) that polls and parses
-the next batches while the matcher process matches the last one, on another core.
+kafka-python parses every record in Python on the thread that polls, and one Python process runs Python on
+one core at a time. :class:`ReadFetcher` runs the consumer-group member in a child process (``spawn``) that
+polls the next batches while the matcher process matches the last one, on another core. The child does the
+per-read work that needs no hotlist entries:
+
+- it parses record batches with a compiled parser (:mod:`cordon.kafka_records`), not kafka-python's Python;
+- it screens every read (:func:`cordon.events.screened_plate_reads`: one msgspec call a batch);
+- with a :class:`ReadPrefilter` from the matcher (the index's hash directory and fingerprints, sent again
+  with each hotlist version), it holds back the reads that share no fingerprint with any entry: they cannot
+  match, so they raise no hit (about 86 % of reads against a 1M-entry list). Only the others, and whatever
+  the screen cannot vouch for (the matcher decodes those, and parks the malformed ones), go on. Each batch
+  names the prefilter it was held back with, and the matcher matches it against that same index.
 
 The child is only the group member and the keeper of offsets; every decision stays with the matcher:
 

@@ -1,12 +1,17 @@
 """Kafka adapter of the matcher: consume reads in a consumer group, publish hits, commit only after.
 
-The consumer-group member runs in a fetcher process of its own (:class:`stream.fetcher.ReadFetcher`): it
-polls, and screens each batch's plate reads (:func:`cordon.events.screened_plate_reads`), on another core
-while this process matches the previous batch. Here each batch is matched as a whole: the screened reads
-first, from their columns (:meth:`stream.core.ReadMatcher.would_hit`: look-up and policy); only the reads
-that raise hits, and whatever the screen could not vouch for, are decoded in full and matched again as
-:class:`cordon.events.PlateRead` s (:meth:`stream.core.ReadMatcher.match_batch`). Their hits and dead letters
-are handed to the producer without waiting for them: the next batch is matched while they are on their way.
+The consumer-group member runs in a fetcher process of its own (:class:`stream.fetcher.ReadFetcher`): on
+another core, while this process matches the previous batch, it polls, screens each batch's plate reads
+(:func:`cordon.events.screened_plate_reads`), and holds back the reads that cannot match the hotlist: this
+process sends it the index's prefilter (:meth:`stream.matching.HotlistIndex.prefilter`) whenever the index
+changes, keeps that index until no batch held back with it can still come, and matches each batch against
+the index it was held back with (so a read is never judged by a version it was not filtered for;
+:attr:`MatcherService.hotlist_version` is the version new reads are matched against). Here the reads that
+came on are matched from their columns first (:meth:`stream.core.ReadMatcher.hit_matches`: look-up and
+policy); only those that raise hits, and whatever the screen could not vouch for, are decoded in full, and
+matched as :class:`cordon.events.PlateRead` s (:meth:`stream.core.ReadMatcher.match_batch`, with the matches
+already found). Their hits and dead letters are handed to the producer without waiting for them: the next
+batch is matched while they are on their way.
 
 Delivery: at-least-once. A batch's offsets are committed only once every hit (and dead letter) produced for
 it, and for every earlier batch, has been acknowledged by the broker: sent batches wait in order in a queue,
