@@ -92,6 +92,7 @@ def create_app(settings: ApiSettings, *, engine: Engine | None = None, backgroun
         migrate(app.state.engine)
         _bootstrap_admin(app, settings)
         stop = threading.Event()
+        purge: threading.Thread | None = None
         if background:
             if settings.consume_events:
                 app.state.ingest = EventIngestor(
@@ -101,15 +102,18 @@ def create_app(settings: ApiSettings, *, engine: Engine | None = None, backgroun
                     session_timeout_ms=settings.session_timeout_ms,
                     max_poll_interval_ms=settings.max_poll_interval_ms,
                 ).start()
-            threading.Thread(
+            purge = threading.Thread(
                 target=_purge_loop, args=(app, settings, stop), daemon=True, name="purge"
-            ).start()
+            )
+            purge.start()
         try:
             yield
         finally:
             stop.set()
             if app.state.ingest is not None:
                 app.state.ingest.stop()
+            if purge is not None:
+                purge.join(30.0)  # a purge under way finishes (and closes its session) first
             app.state.plans.shutdown()
 
     app = FastAPI(

@@ -39,7 +39,12 @@ class PlanRunner:
         self._pool.submit(self._run, job_id, parameters)
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Drop queued jobs and wait for the running one to record its result.
+
+        Waiting keeps the store consistent (no job left "running" for ever) and lets the job's last session
+        close before the engine is disposed: one returned to a disposed pool would be left open.
+        """
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _update(self, job_id: uuid.UUID, **values: Any) -> None:
         with session_scope(self.sessions) as session:
