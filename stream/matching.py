@@ -835,12 +835,13 @@ def _same_fingerprint(
     return query[same], table_rows[same]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class HotlistPrefilter:
     """Which plates cannot match an index's entries: its hash directory and fingerprints, without the entries.
 
     :meth:`HotlistIndex.prefilter` makes it (about 8 bytes a neighbourhood row: 62 MB for a million UK
-    plates). The matcher's fetcher process keeps one, to send on only the reads that may match.
+    plates). The matcher's fetcher process keeps one, to send on only the reads that may match. Two
+    prefilters are equal only if they are the same object (the arrays are not compared).
 
     Attributes
     ----------
