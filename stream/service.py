@@ -360,12 +360,14 @@ class MatcherService:
             reads.append(event)
             read_records.append(record)
             column = column_of.get(i)
-            same = column is not None and (
+            if column is not None and (
                 event.plate == columns.plates[column]
                 and event.captured_at == columns.captured_at[column]
                 and event.confidence == columns.confidences[column]
-            )
-            known.append(hit_matches[column] if same and column is not None else None)
+            ):
+                known.append(hit_matches[column])
+            else:
+                known.append(None)
         try:
             per_read = self.matcher.match_batch(reads, now=now, index=index, found=known)
         except Exception:  # a bug: find the read that causes it, and park only that one (as process() does)
@@ -471,11 +473,12 @@ class MatcherService:
         might match. Indexes of generations before the one the fetcher last took up are dropped.
         """
         applied = fetcher.prefilter_applied
-        for generation in [g for g in self._prefiltered if applied is not None and g < applied]:
-            del self._prefiltered[generation]
+        if applied is not None:
+            for generation in [g for g in self._prefiltered if g < applied]:
+                del self._prefiltered[generation]
         index = self.matcher.index
-        latest = max(self._prefiltered, default=None)
-        if latest is not None and self._prefiltered[latest] is index and fetcher.prefilter_offered == latest:
+        offered = fetcher.prefilter_offered
+        if offered is not None and self._prefiltered.get(offered) is index:
             return
         generation = next(self._generations)
         self._prefiltered[generation] = index

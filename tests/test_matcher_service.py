@@ -456,11 +456,13 @@ class _Commits:
         self.flushes += 1
 
 
+def _future() -> FutureRecordMetadata:
+    """A send's future, not yet answered."""
+    return FutureRecordMetadata(FutureProduceResult(TopicPartition("cordon.hits", 0)), 0, -1, None, 0, 0, 0)
+
+
 def _sent(service: MatcherService, offsets: dict[int, int], sends: int) -> list[FutureRecordMetadata]:
-    futures = [
-        FutureRecordMetadata(FutureProduceResult(TopicPartition("cordon.hits", 0)), 0, -1, None, 0, 0, 0)
-        for _ in range(sends)
-    ]
+    futures = [_future() for _ in range(sends)]
     sent = _SentBatch(
         offsets={TopicPartition("cordon.reads", p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()},
         reads=10,
@@ -592,18 +594,16 @@ class _PrefilterFetcher:
         self.prefilter_offered = prefilter.generation
 
 
-class _Producer:
+class _Producer(_Commits):
+    """A producer that keeps what is sent (and counts flushes, as :class:`_Commits` does)."""
+
     def __init__(self) -> None:
+        super().__init__()
         self.sent: list[tuple[bytes, bytes]] = []
 
     def send(self, _topic: str, *, key: bytes, value: bytes) -> FutureRecordMetadata:
         self.sent.append((key, value))
-        return FutureRecordMetadata(
-            FutureProduceResult(TopicPartition("cordon.hits", 0)), 0, -1, None, 0, 0, 0
-        )
-
-    def flush(self, **_: object) -> None:
-        pass
+        return _future()
 
 
 def test_a_batch_held_back_with_an_older_prefilter_is_matched_against_that_index() -> None:
