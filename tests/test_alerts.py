@@ -127,6 +127,23 @@ def test_hit_ids_are_deterministic_and_distinct() -> None:
     assert hit_id_for(rid(1), "h:AB12CDE") != alert_id_for("h:AB12CDE", rid(1))
 
 
+@given(st.uuids(), st.text(max_size=80))
+def test_ids_are_the_standard_uuid5(read_id: uuid.UUID, entry_id: str) -> None:
+    pairs = [
+        (hit_id_for(read_id, entry_id), uuid.uuid5(HIT_NAMESPACE, f"{read_id}/{entry_id}")),
+        (alert_id_for(entry_id, read_id), uuid.uuid5(ALERT_NAMESPACE, f"{entry_id}/{read_id}")),
+    ]
+    for made, standard in pairs:
+        assert made == standard
+        assert (str(made), made.version, made.variant, made.is_safe, hash(made)) == (
+            str(standard),
+            5,
+            uuid.RFC_4122,
+            standard.is_safe,
+            hash(standard),
+        )
+
+
 def test_arguments_are_checked() -> None:
     with pytest.raises(ValueError, match="window_s"):
         AlertDeduper(window_s=0)
