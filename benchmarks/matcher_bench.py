@@ -3,10 +3,20 @@
 Run from the repository root::
 
     python benchmarks/matcher_bench.py [--entries 1000000] [--reads 200000] [--offered-rate 200]
-        [--latency-seconds 20] [--core-entries 1000000] [--processes N] [--json PATH]
+        [--latency-seconds 20] [--core-entries 1000000] [--processes N] [--repeats 3] [--json PATH]
 
 Goal (from the issue): the matcher consumes at least 0.8x as fast as a bare kafka-python consumer of the same
 topic, and the pure core matches at least 20,000 reads/s on one core, against a 1,000,000-entry hotlist.
+
+Repeats
+    Stages (a) and (b) time only a second or so each, and on a small machine one run of either varies by a
+    quarter from the next; so both are run ``--repeats`` times (3), interleaved (a, b, a, b, ...) so that a
+    drift in the machine's speed slows both alike. (a), (b) and the ratio (c) that the verdict uses are
+    medians: (c) is median (b) over median (a). Every run's rate is reported too, with each (b) run's rate
+    over that of the (a) run just before it, and their min and max. The other figures of (a) and of (b) (CPU,
+    memory, hits, held-back share, ...) are those of the median run (of an even number of runs, the slower of
+    the two middle ones), but the checks of (b), planted hits found and dead letters, are those of the worst
+    run, and every run's are listed.
 
 Workload
     ``--core-entries`` distinct random UK plates (:func:`benchmarks.match_core_bench.random_plate`: 85 %
@@ -37,18 +47,23 @@ Stages, in this order (so that the single-threaded core stage runs before any Ka
     (a) **Bare consume** — a plain :class:`kafka.KafkaConsumer` in a fresh group, with the matcher's fetch
         and poll settings, decoding nothing, reading every read. Rate: records after the first poll that
         returned any, over the time from that poll to the last record; also given including the group join.
+        Run ``--repeats`` times, each before a run of (b), each in a fresh group.
     (a') **Bare consume, compiled parser** — the same, but the consumer parses record batches with the
         compiled parser the matcher's fetcher process uses (:mod:`cordon.kafka_records`): what part of the
-        matcher's lead over kafka-python's own parsing is the parser's. Not part of the goal.
+        matcher's lead over kafka-python's own parsing is the parser's. Not part of the goal. Run once, after
+        the first (a).
     (b) **Matcher** — a :class:`stream.service.MatcherService` with fuzzy matching on, in a fresh group, on a
         thread (its consumer-group member polls in a fetcher process of its own); timed from the hotlist
         being in use, then from its first committed batch to ``reads_processed`` reaching ``--reads`` (same
-        rule as (a)). (c) is (b)/(a). Every hit is then read back from ``cordon.hits`` to check each planted
-        read raised a hit on its entry. Also reported: the CPU time of the consume-loop thread (how busy it
-        was) and of the fetcher process, the fetcher's RSS (it holds the index's prefilter), the share of
-        reads its prefilter held back, and the garbage collections in the window. The benchmark's own
-        remaining objects (the listed plates, for stage (d)) are frozen out of the garbage collector
-        (``gc.freeze``) before (a), so that full collections cost what they cost in a matcher process.
+        rule as (a)). Run ``--repeats`` times, each a fresh service in a fresh group that loads the hotlist
+        and reads every read from the start; only the last one is kept running, for stage (d). (c) is median
+        (b) over median (a). After each run its hits (told from earlier runs' by their ``matched_at``) are
+        read back from ``cordon.hits`` to check each planted read raised a hit on its entry. Also reported:
+        the CPU time of the consume-loop thread (how busy it was) and of the fetcher process, the fetcher's
+        RSS (it holds the index's prefilter), the share of reads its prefilter held back, and the garbage
+        collections in the window. The benchmark's own remaining objects (the listed plates, for stage (d))
+        are frozen out of the garbage collector (``gc.freeze``) before (a), and each earlier run's matcher is
+        collected before the next round, so that full collections cost what they cost in a matcher process.
     (d) **Latency** — with the matcher caught up, reads offered at ``--offered-rate`` per second for
         ``--latency-seconds`` (10 % of them planted), each produced as soon as it is made (``linger_ms=0``); a
         consumer of ``cordon.hits`` timestamps every hit's arrival. Latency: arrival of the first hit of a
@@ -57,8 +72,9 @@ Stages, in this order (so that the single-threaded core stage runs before any Ka
         group, joining it together, reading every read on the topic by then (the bulk and stage (d)'s).
     (g) **Matcher, N processes** — :class:`stream.processes.MatcherProcesses` with ``--processes``
         processes in a fresh group (each loads the hotlist itself), over the same reads; same timing rule.
-        Reported against (a), one bare consumer (the goal's comparison), and against (f), as many bare
-        consumers (like for like). It must publish as many hits as the single matcher did for these reads.
+        Reported against (a) (the median), one bare consumer (the goal's comparison), and against (f), as many
+        bare consumers (like for like). It must publish as many hits as the last (b) matcher did for these
+        reads (its bulk and stage (d)'s).
         Skipped with ``--processes 1``.
 
 Everything is measured in the run; nothing is hard-coded. ``--json PATH`` also writes the results.
@@ -78,12 +94,13 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from multiprocessing.sharedctypes import SynchronizedArray
 from multiprocessing.synchronize import Barrier, Event
 from pathlib import Path
+from statistics import median
 from typing import Any, Final
 
 import numpy as np
@@ -153,7 +170,9 @@ __all__ = [
     "MatcherResult",
     "ProcessesResult",
     "ProduceResult",
+    "Rounds",
     "main",
+    "measure_rounds",
     "run_benchmark",
 ]
 
@@ -263,6 +282,10 @@ class ConsumeResult:
     records_per_cpu_s: float
     broker_cpu_s: float
     """CPU time of the broker (Tansu) in the same window: the rest of the machine's work for this stage."""
+    runs: list[float]
+    """``rate`` of every run, in the order run; ``rate`` is their median (the only one for a single run)."""
+    details_run: int
+    """Which run (1, 2, ...) the other fields are from: the median one (:func:`median_run`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,8 +321,22 @@ class MatcherResult:
     hits_by_kind: dict[str, int]
     reads_with_hits: int
     planted_with_hit: int
+    """Planted reads that raised a hit on their entry: the fewest of any run."""
     planted_missed: int
+    """Planted reads without a hit on their entry: the most of any run."""
     dead_letters: int
+    """Reads parked on the dead-letter topic: the most of any run."""
+    runs: list[float]
+    """``rate`` of every run, in the order run; ``rate`` is their median, ``ratio_to_bare`` is that over the
+    median rate of (a)."""
+    run_ratios: list[float]
+    """Each run's rate over the rate of the (a) run just before it."""
+    run_hits: list[int]
+    """Hits each run published (read back from the hits topic)."""
+    run_planted_missed: list[int]
+    run_dead_letters: list[int]
+    details_run: int
+    """Which run (1, 2, ...) the other fields are from: the median one (:func:`median_run`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -843,15 +880,22 @@ def _reader(bootstrap: str, client_id: str, *, fetch_max_wait_ms: int = 100) -> 
 
 
 def measure_bare_consume(
-    bootstrap: str, total: int, settings: MatcherSettings, *, progress: Progress, compiled: bool = False
+    bootstrap: str,
+    total: int,
+    settings: MatcherSettings,
+    *,
+    progress: Progress,
+    compiled: bool = False,
+    label: str = "",
 ) -> ConsumeResult:
     """(a) Read ``total`` records of :data:`READS_TOPIC` in a fresh group, decoding nothing.
 
     ``compiled``: (a') parse the record batches with the matcher's compiled parser
     (:func:`cordon.kafka_records.use_compiled_record_parser`), as the matcher's fetcher process does.
+    ``label`` is added to the progress bar's (which run this is).
     """
     task = progress.add_task(
-        "(a') bare consume, compiled parser" if compiled else "(a) bare consume", total=total
+        ("(a') bare consume, compiled parser" if compiled else "(a) bare consume") + label, total=total
     )
     created = time.perf_counter()
     consumer = KafkaConsumer(
@@ -891,15 +935,18 @@ def measure_bare_consume(
         consumer.close(autocommit=False)
     seconds = last_at - first_at
     after_first = count - first_count
+    rate = round(after_first / seconds) if seconds > 0 else 0
     return ConsumeResult(
         records=count,
         join_s=round(first_at - created, 3),
         seconds=round(seconds, 3),
-        rate=round(after_first / seconds) if seconds > 0 else 0,
+        rate=rate,
         rate_incl_join=round(count / (last_at - created)),
         cpu_s=round(cpu_s, 3),
         records_per_cpu_s=round(after_first / cpu_s) if cpu_s > 0 else 0,
         broker_cpu_s=round(broker_cpu, 2),
+        runs=[rate],
+        details_run=1,
     )
 
 
@@ -943,21 +990,30 @@ class RunningMatcher:
         return time.perf_counter()
 
 
-def read_hits(bootstrap: str, expected: int, *, timeout_s: float = 60.0) -> list[HotlistHit]:
-    """Every hit on :data:`HITS_TOPIC`, once ``expected`` of them are there."""
+def read_hits(
+    bootstrap: str, expected: int, *, since: datetime | None = None, timeout_s: float = 60.0
+) -> list[HotlistHit]:
+    """Every hit on :data:`HITS_TOPIC` matched at ``since`` or later, once ``expected`` of them are there.
+
+    ``since`` None: every hit. Each (b) run matches the same reads again, so a run's hits are told from the
+    earlier runs' by their ``matched_at`` (the runs do not overlap in time).
+    """
     consumer = _reader(bootstrap, "bench-hits-check")
-    values: list[bytes] = []
+    hits: list[HotlistHit] = []
     try:
         partitions = _partitions(consumer, HITS_TOPIC)
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         deadline = time.monotonic() + timeout_s
-        while len(values) < expected and time.monotonic() < deadline:
+        while len(hits) < expected and time.monotonic() < deadline:
             for records in consumer.poll(timeout_ms=300).values():
-                values.extend(record.value for record in records)
+                for record in records:
+                    hit = decode(record.value)
+                    if isinstance(hit, HotlistHit) and (since is None or hit.matched_at >= since):
+                        hits.append(hit)
     finally:
         consumer.close()
-    return [hit for hit in map(decode, values) if isinstance(hit, HotlistHit)]
+    return hits
 
 
 def measure_matcher(
@@ -968,14 +1024,20 @@ def measure_matcher(
     bare_rate: float,
     *,
     progress: Progress,
+    label: str = "",
 ) -> MatcherResult:
-    """(b) Time the (started) matcher from its first committed batch to ``reads_processed == total``."""
+    """(b) Time the (started) matcher from its first committed batch to ``reads_processed == total``.
+
+    ``bare_rate`` is the rate of the (a) run to compare with; ``label`` is added to the progress bars'.
+    """
     service = running.service
-    load = progress.add_task("(b) matcher: load hotlist", total=None)
+    # The service cannot match a read before its hotlist is in use: every hit of this run is matched later.
+    since = utc_now()
+    load = progress.add_task(f"(b) matcher: load hotlist{label}", total=None)
     started = time.perf_counter()
     loaded_at = running.wait_for(lambda: service.hotlist_version >= 1, "the hotlist", timeout_s=300)
     progress.update(load, total=1, completed=1)
-    task = progress.add_task("(b) matcher: consume + match", total=total)
+    task = progress.add_task(f"(b) matcher: consume + match{label}", total=total)
     first_at = running.wait_for(lambda: service.reads_processed > 0, "the first batch", timeout_s=120)
     first_cpu, first_count = time.process_time(), service.reads_processed
     thread_cpu = _thread_cpu_s(running.thread.native_id)
@@ -1002,13 +1064,14 @@ def measure_matcher(
     cpu_s += fetcher_cpu
     rate = (total - first_count) / seconds if seconds > 0 else 0.0
 
-    check = progress.add_task("(b) read back the hits", total=None)
-    hits = read_hits(bootstrap, service.hits_published)
+    check = progress.add_task(f"(b) read back the hits{label}", total=None)
+    hits = read_hits(bootstrap, service.hits_published, since=since)
     progress.update(check, total=1, completed=1)
     by_read: dict[uuid.UUID, set[str]] = {}
     for hit in hits:
         by_read.setdefault(hit.read_id, set()).add(hit.entry.entry_id)
     found = sum(1 for read_id, entry_id in planted.items() if entry_id in by_read.get(read_id, ()))
+    ratio = _ratio(rate, bare_rate)
     return MatcherResult(
         hotlist_load_s=round(loaded_at - started, 2),
         start_to_first_batch_s=round(first_at - loaded_at, 3),
@@ -1016,7 +1079,7 @@ def measure_matcher(
         seconds=round(seconds, 3),
         rate=round(rate),
         rate_incl_join=round(total / (last_at - loaded_at)),
-        ratio_to_bare=round(rate / bare_rate, 3) if bare_rate > 0 else 0.0,
+        ratio_to_bare=ratio,
         cpu_s=round(cpu_s, 3),
         reads_per_cpu_s=round((total - first_count) / cpu_s) if cpu_s > 0 else 0,
         thread_cpu_s=round(thread_cpu, 2),
@@ -1032,7 +1095,151 @@ def measure_matcher(
         planted_with_hit=found,
         planted_missed=len(planted) - found,
         dead_letters=service.dead_letters,
+        runs=[round(rate)],
+        run_ratios=[ratio],
+        run_hits=[len(hits)],
+        run_planted_missed=[len(planted) - found],
+        run_dead_letters=[service.dead_letters],
+        details_run=1,
     )
+
+
+# --- (a), (b) repeated ----------------------------------------------------------------------------------
+
+
+def matcher_settings(bootstrap: str) -> MatcherSettings:
+    """The benchmark's matcher settings, in a consumer group of their own (a fresh group id each call)."""
+    return MatcherSettings.load(
+        kafka_bootstrap=bootstrap,
+        group_id=f"bench-matcher-{uuid.uuid4().hex[:8]}",
+        instance_id="bench-matcher",
+        session_timeout_ms=6_000,
+        max_poll_interval_ms=10_000,
+        metrics_port=None,
+    )
+
+
+def _ratio(rate: float, bare_rate: float) -> float:
+    """``rate`` over ``bare_rate``, to 3 decimals (0 without a bare rate)."""
+    return round(rate / bare_rate, 3) if bare_rate > 0 else 0.0
+
+
+def median_run(rates: Sequence[float]) -> int:
+    """Index of the run with the median rate; of the two middle runs of an even count, the slower."""
+    order = sorted(range(len(rates)), key=rates.__getitem__)
+    return order[(len(rates) - 1) // 2]
+
+
+def combine_bare_runs(runs: Sequence[ConsumeResult]) -> ConsumeResult:
+    """(a) over several runs: the median rate, every run's rate, the median run's other figures."""
+    rates = [run.rate for run in runs]
+    middle = median_run(rates)
+    return replace(runs[middle], rate=round(median(rates)), runs=rates, details_run=middle + 1)
+
+
+def combine_matcher_runs(runs: Sequence[MatcherResult], bare_rate: float) -> MatcherResult:
+    """(b) over several runs: as :func:`combine_bare_runs`; planted misses and dead letters of the worst run.
+
+    ``ratio_to_bare`` is the median rate over ``bare_rate`` (the median of (a)); each run's own ratio is kept
+    in ``run_ratios``.
+    """
+    rates = [run.rate for run in runs]
+    middle = median_run(rates)
+    rate = round(median(rates))
+    return replace(
+        runs[middle],
+        rate=rate,
+        ratio_to_bare=_ratio(rate, bare_rate),
+        planted_with_hit=min(run.planted_with_hit for run in runs),
+        planted_missed=max(run.planted_missed for run in runs),
+        dead_letters=max(run.dead_letters for run in runs),
+        runs=rates,
+        run_ratios=[run.ratio_to_bare for run in runs],
+        run_hits=[run.hits for run in runs],
+        run_planted_missed=[run.planted_missed for run in runs],
+        run_dead_letters=[run.dead_letters for run in runs],
+        details_run=middle + 1,
+    )
+
+
+@contextlib.contextmanager
+def matcher_run(
+    bootstrap: str,
+    total: int,
+    planted: dict[uuid.UUID, str],
+    bare_rate: float,
+    *,
+    progress: Progress,
+    label: str = "",
+) -> Iterator[tuple[RunningMatcher, MatcherResult]]:
+    """One (b) run: a fresh :class:`MatcherService` in a fresh group (it loads the hotlist and reads every
+    read from the start), measured by :func:`measure_matcher`; the service runs until the context exits."""
+    with RunningMatcher(MatcherService(matcher_settings(bootstrap), registry=registry())) as running:
+        yield (
+            running,
+            measure_matcher(running, bootstrap, total, planted, bare_rate, progress=progress, label=label),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Rounds:
+    """Stages (a), (a') and (b) over every round, and the last round's matcher (still running)."""
+
+    bare: ConsumeResult
+    bare_compiled: ConsumeResult
+    matcher: MatcherResult
+    running: RunningMatcher
+
+
+@contextlib.contextmanager
+def measure_rounds(
+    bootstrap: str,
+    total: int,
+    planted: dict[uuid.UUID, str],
+    settings: MatcherSettings,
+    *,
+    repeats: int,
+    progress: Progress,
+) -> Iterator[Rounds]:
+    """Stages (a) and (b) ``repeats`` times each, interleaved (a, b, a, b, ...), and (a') after the first (a).
+
+    Interleaved, a drift in the machine's speed slows both stages alike. Each run of (a) reads in a fresh
+    group with ``settings``' consumer settings; each run of (b) is a :func:`matcher_run`. Rates are combined
+    by :func:`combine_bare_runs` and :func:`combine_matcher_runs` (medians); each (b) run is compared with the
+    (a) run just before it. The earlier runs' matchers are stopped after their run; the last one runs until
+    the context exits, for the stages after (b).
+
+    Raises
+    ------
+    ValueError
+        ``repeats`` is below 1.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    bare_runs: list[ConsumeResult] = []
+    compiled_runs: list[ConsumeResult] = []
+    matcher_runs: list[MatcherResult] = []
+
+    def one_round(run: int) -> contextlib.AbstractContextManager[tuple[RunningMatcher, MatcherResult]]:
+        """Run (a) (and (a') in the first round); return this round's (b) run, to enter."""
+        label = f" (run {run + 1}/{repeats})" if repeats > 1 else ""
+        # The previous round's matcher is garbage by now: collected here, not in this round's windows.
+        gc.collect()
+        trim_heap()
+        bare_runs.append(measure_bare_consume(bootstrap, total, settings, progress=progress, label=label))
+        if run == 0:
+            compiled_runs.append(
+                measure_bare_consume(bootstrap, total, settings, progress=progress, compiled=True)
+            )
+        return matcher_run(bootstrap, total, planted, bare_runs[-1].rate, progress=progress, label=label)
+
+    for run in range(repeats - 1):
+        with one_round(run) as (_, result):
+            matcher_runs.append(result)
+    with one_round(repeats - 1) as (running, result):
+        matcher_runs.append(result)
+        bare = combine_bare_runs(bare_runs)
+        yield Rounds(bare, compiled_runs[0], combine_matcher_runs(matcher_runs, bare.rate), running)
 
 
 class HitCollector:
@@ -1441,6 +1648,64 @@ def _kinds(kinds: dict[str, int]) -> str:
     return ", ".join(f"{kind} {kinds.get(kind, 0):,}" for kind in ("exact", "confusion", "edit"))
 
 
+def _listed(values: Sequence[float], spec: str = ",.0f") -> str:
+    return ", ".join(f"{value:{spec}}" for value in values)
+
+
+def _median_of(runs: Sequence[float]) -> str:
+    """Stage-name suffix for a median over several runs (nothing for one run)."""
+    return f", median of {len(runs)}" if len(runs) > 1 else ""
+
+
+def _spread(runs: Sequence[float], details_run: int) -> str:
+    """Notes on a stage run several times: every run's rate, min and max, and which run the rest is from."""
+    if len(runs) < 2:
+        return ""
+    return (
+        f"runs {_listed(runs)} (min {min(runs):,.0f}, max {max(runs):,.0f}); other figures: "
+        f"run {details_run} (the median); "
+    )
+
+
+def _runs_table(result: BenchResult) -> Table:
+    """Every run of (a) and (b), in the order run (interleaved), with each (b) run's checks."""
+    a, b = result.bare, result.matcher
+    table = Table(title=f"(a) and (b): {len(b.runs)} runs each, interleaved (a, b, a, b, ...)")
+    for name in ("run", "(a) reads/s", "(b) reads/s", "(b)/(a)", "hits", "planted missed", "DLQ"):
+        table.add_column(name, justify="right")
+    same_hits = len(set(b.run_hits)) == 1
+
+    def bad(value: int) -> str:
+        return f"[bold red]{value:,}[/bold red]" if value else "0"
+
+    for run, (bare_rate, rate, ratio, hits, missed, dead) in enumerate(
+        zip(a.runs, b.runs, b.run_ratios, b.run_hits, b.run_planted_missed, b.run_dead_letters, strict=True),
+        start=1,
+    ):
+        table.add_row(
+            str(run),
+            f"{bare_rate:,.0f}",
+            f"{rate:,.0f}",
+            f"{ratio:.3f}",
+            f"{hits:,}" if same_hits else f"[yellow]{hits:,}[/yellow]",
+            bad(missed),
+            bad(dead),
+        )
+    table.add_row(
+        "median", f"{a.rate:,.0f}", f"{b.rate:,.0f}", f"{b.ratio_to_bare:.3f}", "", "", "", style="bold"
+    )
+    table.add_row(
+        "min-max",
+        f"{min(a.runs):,.0f}-{max(a.runs):,.0f}",
+        f"{min(b.runs):,.0f}-{max(b.runs):,.0f}",
+        f"{min(b.run_ratios):.3f}-{max(b.run_ratios):.3f}",
+        "",
+        "",
+        "",
+    )
+    return table
+
+
 def _tables(result: BenchResult) -> list[Table]:
     m, h, p, c, a, b, d = (
         result.machine,
@@ -1501,12 +1766,13 @@ def _tables(result: BenchResult) -> list[Table]:
     rates.add_column("seconds", justify="right")
     rates.add_column("notes")
     rates.add_row(
-        "(a) bare KafkaConsumer",
+        "(a) bare KafkaConsumer" + _median_of(a.runs),
         f"{a.rate:,.0f}",
         f"{a.records_per_cpu_s:,.0f}",
         f"{a.rate_incl_join:,.0f}",
         f"{a.seconds:.2f}",
-        f"join + first fetch {a.join_s:.1f} s; broker CPU {_cores(a.broker_cpu_s, a.seconds)}",
+        _spread(a.runs, a.details_run)
+        + f"join + first fetch {a.join_s:.1f} s; broker CPU {_cores(a.broker_cpu_s, a.seconds)}",
     )
     ac = result.bare_compiled
     rates.add_row(
@@ -1515,30 +1781,40 @@ def _tables(result: BenchResult) -> list[Table]:
         f"{ac.records_per_cpu_s:,.0f}",
         f"{ac.rate_incl_join:,.0f}",
         f"{ac.seconds:.2f}",
-        f"as (a), records parsed as in (b)'s fetcher; {ac.rate / a.rate if a.rate else 0:.2f}x (a); "
-        f"(b) is {b.rate / ac.rate if ac.rate else 0:.3f}x this",
+        f"as (a), records parsed as in (b)'s fetcher; one run, after the first (a); "
+        f"{ac.rate / a.rate if a.rate else 0:.2f}x (a); (b) is {b.rate / ac.rate if ac.rate else 0:.3f}x "
+        "this",
     )
+    worst = " (worst run)" if len(b.runs) > 1 else ""
     rates.add_row(
-        "(b) MatcherService, fuzzy",
+        "(b) MatcherService, fuzzy" + _median_of(b.runs),
         f"{b.rate:,.0f}",
         f"{b.reads_per_cpu_s:,.0f}",
         f"{b.rate_incl_join:,.0f}",
         f"{b.seconds:.2f}",
-        f"join + first batch {b.start_to_first_batch_s:.1f} s; consume-loop thread CPU "
+        _spread(b.runs, b.details_run)
+        + f"join + first batch {b.start_to_first_batch_s:.1f} s; consume-loop thread CPU "
         f"{b.thread_cpu_s:.1f} s ({b.thread_cpu_s / b.seconds:.0%} busy), fetcher process CPU "
         f"{b.fetcher_cpu_s:.1f} s ({b.fetcher_cpu_s / b.seconds:.0%}), RSS {b.fetcher_rss_mb:.0f} MB, "
         f"held back {b.reads_held_back / max(b.reads, 1):.0%} of reads (prefilter); GC runs (gen 0/1/2) "
         f"{'/'.join(map(str, b.gc_collections))}, {b.gc_pause_s:.2f} s paused; {b.hits:,} hits "
         f"({_kinds(b.hits_by_kind)}) on {b.reads_with_hits:,} reads; planted hit {b.planted_with_hit}/"
-        f"{p.planted}; DLQ {b.dead_letters}; broker CPU {_cores(b.broker_cpu_s, b.seconds)}",
+        f"{p.planted}{worst}; DLQ {b.dead_letters}{worst}; broker CPU {_cores(b.broker_cpu_s, b.seconds)}",
     )
+    several_runs = len(b.run_ratios) > 1
     rates.add_row(
-        "(c) ratio (b)/(a)",
+        "(c) ratio (b)/(a)" + (", medians" if several_runs else ""),
         f"{b.ratio_to_bare:.3f}",
         "",
         "",
         "",
-        f"goal >= {GOAL_RATIO}: {_verdict(result.ratio_goal_met)}",
+        (
+            f"median (b) / median (a); each run's own (b)/(a): {_listed(b.run_ratios, '.3f')} (min "
+            f"{min(b.run_ratios):.3f}, max {max(b.run_ratios):.3f}); "
+            if several_runs
+            else ""
+        )
+        + f"goal >= {GOAL_RATIO}: {_verdict(result.ratio_goal_met)}",
     )
     n = result.processes
     if n is not None:
@@ -1597,6 +1873,8 @@ def _tables(result: BenchResult) -> list[Table]:
     )
     rates.add_row("(e') decode(PlateRead) only", "", f"{c.decode_rate_cpu:,.0f}", "", "", "per read in (b)")
 
+    runs = _runs_table(result)
+
     latency = Table(title=f"(d) read→hit latency at {d.target_rate:g} reads/s offered")
     for name in ("offered/s", "reads", "planted hit", "reads with hits", "p50 ms", "p99 ms", "max ms"):
         latency.add_column(name, justify="right")
@@ -1637,7 +1915,7 @@ def _tables(result: BenchResult) -> list[Table]:
         "the benchmark's; a matcher drops its after load",
     )
     memory.add_row("peak RSS of the benchmark", f"{result.peak_rss_mb:.0f}", "")
-    return [machine, setup, rates, latency, memory]
+    return [machine, setup, rates, *([runs] if several_runs else []), latency, memory]
 
 
 def print_report(result: BenchResult, console: Console) -> None:
@@ -1650,10 +1928,22 @@ def print_report(result: BenchResult, console: Console) -> None:
             f"[yellow]the matcher took {load_s:.0f} s to put the {result.hotlist.kafka_entries:,}-entry "
             f"hotlist in use; MatcherService.run gives up after {SERVICE_HOTLIST_TIMEOUT_S:.0f} s[/yellow]"
         )
+    b = result.matcher
+    for run, (missed, dead) in enumerate(zip(b.run_planted_missed, b.run_dead_letters, strict=True), start=1):
+        if missed or dead:
+            console.print(
+                f"[bold red](b) run {run}: {missed} planted reads without their hit, {dead} dead letters"
+                "[/bold red]"
+            )
     several = result.processes
     console.print(
-        f"matcher/bare {result.matcher.ratio_to_bare:.3f} (goal {GOAL_RATIO}): "
-        f"{_verdict(result.ratio_goal_met)}; "
+        f"matcher/bare {b.ratio_to_bare:.3f}"
+        + (
+            f" (medians of {len(b.runs)} runs; each run {min(b.run_ratios):.3f}-{max(b.run_ratios):.3f})"
+            if len(b.runs) > 1
+            else ""
+        )
+        + f" (goal {GOAL_RATIO}): {_verdict(result.ratio_goal_met)}; "
         + (
             ""
             if several is None
@@ -1680,6 +1970,7 @@ def run_benchmark(
     seed: int,
     console: Console,
     processes: int = 1,
+    repeats: int = 3,
 ) -> BenchResult:
     """Run every stage and return the results (see the module docstring).
 
@@ -1703,6 +1994,8 @@ def run_benchmark(
         Where the progress bars go.
     processes
         Processes of stages (f) and (g); 1 skips them.
+    repeats
+        Runs of stages (a) and (b) each, interleaved; their medians are compared (:func:`measure_rounds`).
     """
     started_at = datetime.now(UTC)
     load_start, cpu_start = load_average(), cpu_seconds()
@@ -1779,27 +2072,11 @@ def run_benchmark(
                 trim_heap()
                 gc.freeze()
 
-                settings = MatcherSettings.load(
-                    kafka_bootstrap=broker.bootstrap,
-                    group_id=f"bench-matcher-{uuid.uuid4().hex[:8]}",
-                    instance_id="bench-matcher",
-                    session_timeout_ms=6_000,
-                    max_poll_interval_ms=10_000,
-                    metrics_port=None,
-                )
-                bare = measure_bare_consume(broker.bootstrap, reads, settings, progress=progress)
-                bare_compiled = measure_bare_consume(
-                    broker.bootstrap, reads, settings, progress=progress, compiled=True
-                )
-                with RunningMatcher(MatcherService(settings, registry=registry())) as running:
-                    matcher = measure_matcher(
-                        running,
-                        broker.bootstrap,
-                        reads,
-                        planted,
-                        bare.rate,
-                        progress=progress,
-                    )
+                settings = matcher_settings(broker.bootstrap)
+                with measure_rounds(
+                    broker.bootstrap, reads, planted, settings, repeats=repeats, progress=progress
+                ) as rounds:
+                    running = rounds.running
                     latency = measure_latency(
                         running,
                         broker.bootstrap,
@@ -1811,6 +2088,7 @@ def run_benchmark(
                         progress=progress,
                     )
                     all_hits = running.service.hits_published
+                bare, bare_compiled, matcher = rounds.bare, rounds.bare_compiled, rounds.matcher
                 several = None
                 if processes > 1:
                     several = measure_processes(
@@ -1854,7 +2132,8 @@ def run_benchmark(
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description="Matcher benchmark: bare consume vs matcher rate, read→hit latency, pure-core rate."
+        description="Matcher benchmark: bare consume vs matcher rate (medians of --repeats interleaved "
+        "runs), read→hit latency, pure-core rate."
     )
     parser.add_argument(
         "--entries", type=int, default=1_000_000, help="hotlist entries on Kafka (default 1000000)"
@@ -1882,6 +2161,13 @@ def _parser() -> argparse.ArgumentParser:
         help="processes of stages (f) and (g), bare consumers and matchers (default: usable CPUs, at most 6; "
         "1 skips them)",
     )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="runs of stages (a) and (b) each, interleaved (a, b, a, b, ...), each (b) a fresh matcher in a "
+        "fresh group; (c) and the verdict are median (b) / median (a) (default 3, at least 1)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
     parser.add_argument(
         "--json", type=Path, default=None, metavar="PATH", help="also write the results as JSON"
@@ -1893,7 +2179,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Parse arguments, run the benchmark, print the report; return the results as a dict."""
     parser = _parser()
     args = parser.parse_args(argv)
-    for name in ("entries", "reads", "offered_rate", "latency_seconds", "processes"):
+    for name in ("entries", "reads", "offered_rate", "latency_seconds", "processes", "repeats"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
     if not 0.0 <= args.hit_rate <= 1.0:
@@ -1911,6 +2197,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         seed=args.seed,
         console=console,
         processes=args.processes,
+        repeats=args.repeats,
     )
     print_report(result, console)
     data = result.to_dict()

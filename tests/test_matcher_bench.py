@@ -16,7 +16,8 @@ def test_matcher_bench_measures_positive_rates_and_every_planted_hit(tmp_path: P
     result = main(
         [
             *("--entries", "20000", "--core-entries", "20000", "--reads", "30000"),
-            *("--latency-seconds", "3", "--hit-rate", "0.02", "--processes", "2", "--json", str(out)),
+            *("--latency-seconds", "3", "--hit-rate", "0.02", "--processes", "2", "--repeats", "2"),
+            *("--json", str(out)),
         ]
     )
 
@@ -26,6 +27,17 @@ def test_matcher_bench_measures_positive_rates_and_every_planted_hit(tmp_path: P
     assert result["bare_compiled"]["rate"] > 0
     assert matcher["rate"] > 0
     assert matcher["ratio_to_bare"] > 0
+    # Two interleaved runs of (a) and of (b): the rates are their medians, the checks hold for each run.
+    for runs in (bare["runs"], matcher["runs"], matcher["run_ratios"]):
+        assert len(runs) == 2
+        assert all(value > 0 for value in runs)
+    assert min(bare["runs"]) <= bare["rate"] <= max(bare["runs"])
+    assert min(matcher["runs"]) <= matcher["rate"] <= max(matcher["runs"])
+    assert matcher["ratio_to_bare"] == round(matcher["rate"] / bare["rate"], 3)
+    assert matcher["run_planted_missed"] == matcher["run_dead_letters"] == [0, 0]
+    assert matcher["run_hits"][0] == matcher["run_hits"][1] > 0
+    assert bare["details_run"] in (1, 2)
+    assert matcher["details_run"] in (1, 2)
     assert core["rate"] > 0
     assert core["rate_cpu"] > 0
     assert core["batch_rate_cpu"] > 0
