@@ -47,7 +47,10 @@ Stages, in this order (so that the single-threaded core stage runs before any Ka
     (a) **Bare consume** — a plain :class:`kafka.KafkaConsumer` in a fresh group, with the matcher's fetch
         and poll settings, decoding nothing, reading every read. Rate: records after the first poll that
         returned any, over the time from that poll to the last record; also given including the group join.
-        Run ``--repeats`` times, each before a run of (b), each in a fresh group.
+        Run ``--repeats`` times, each before a run of (b), each in a fresh group. Each run is two consumers,
+        one polling as many records as the matcher does (``max_poll_records``) and one polling
+        :data:`BARE_POLL_RECORDS`, and counts the faster, so that the matcher's poll size cannot have been
+        picked to slow the baseline; both are reported.
     (a') **Bare consume, compiled parser** — the same, but the consumer parses record batches with the
         compiled parser the matcher's fetcher process uses (:mod:`cordon.kafka_records`): what part of the
         matcher's lead over kafka-python's own parsing is the parser's. Not part of the goal. Run once, after
@@ -180,6 +183,9 @@ READS_TOPIC: Final = "cordon.reads"
 HITS_TOPIC: Final = "cordon.hits"
 HOTLIST: Final = "pnc-stolen"
 GOAL_RATIO: Final = 0.8
+BARE_POLL_RECORDS: Final = 2_000
+"""A second poll size for the bare consumer of (a), besides the matcher's: of 500 (kafka-python's default),
+2,000 and 10,000 (the matcher's default), the fastest for a bare consumer on the benchmark's machine."""
 """Matcher rate over bare consume rate, at least."""
 GOAL_CORE_RATE: Final = 20_000
 """Pure-core reads per CPU second (one core), at least."""
@@ -286,6 +292,10 @@ class ConsumeResult:
     """``rate`` of every run, in the order run; ``rate`` is their median (the only one for a single run)."""
     details_run: int
     """Which run (1, 2, ...) the other fields are from: the median one (:func:`median_run`)."""
+    poll_records: int
+    """``max_poll_records`` of the consumer (of the run the other fields are from)."""
+    runs_by_poll_records: dict[int, list[float]]
+    """Every run's rate at each poll size tried; ``runs`` has, of each round, the faster."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -887,13 +897,16 @@ def measure_bare_consume(
     progress: Progress,
     compiled: bool = False,
     label: str = "",
+    poll_records: int | None = None,
 ) -> ConsumeResult:
     """(a) Read ``total`` records of :data:`READS_TOPIC` in a fresh group, decoding nothing.
 
     ``compiled``: (a') parse the record batches with the matcher's compiled parser
     (:func:`cordon.kafka_records.use_compiled_record_parser`), as the matcher's fetcher process does.
-    ``label`` is added to the progress bar's (which run this is).
+    ``label`` is added to the progress bar's (which run this is). ``poll_records``: ``max_poll_records``
+    (default: the matcher's).
     """
+    poll_records = settings.max_poll_records if poll_records is None else poll_records
     task = progress.add_task(
         ("(a') bare consume, compiled parser" if compiled else "(a) bare consume") + label, total=total
     )
@@ -905,7 +918,7 @@ def measure_bare_consume(
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         # The matcher's consumer settings (stream.service.MatcherService._consumer), so only the work differs.
-        max_poll_records=settings.max_poll_records,
+        max_poll_records=poll_records,
         session_timeout_ms=settings.session_timeout_ms,
         heartbeat_interval_ms=max(settings.session_timeout_ms // 3, 500),
         max_poll_interval_ms=settings.max_poll_interval_ms,
@@ -947,6 +960,8 @@ def measure_bare_consume(
         broker_cpu_s=round(broker_cpu, 2),
         runs=[rate],
         details_run=1,
+        poll_records=poll_records,
+        runs_by_poll_records={poll_records: [rate]},
     )
 
 
@@ -1130,11 +1145,22 @@ def median_run(rates: Sequence[float]) -> int:
     return order[(len(rates) - 1) // 2]
 
 
-def combine_bare_runs(runs: Sequence[ConsumeResult]) -> ConsumeResult:
-    """(a) over several runs: the median rate, every run's rate, the median run's other figures."""
+def combine_bare_runs(rounds: Sequence[Sequence[ConsumeResult]]) -> ConsumeResult:
+    """(a) over several rounds, each of a run per poll size: of each round the faster run, then their median
+    rate, every round's rate, the median round's other figures, and every run's rate by poll size."""
+    runs = [max(runs, key=lambda run: run.rate) for runs in rounds]
     rates = [run.rate for run in runs]
+    by_poll: dict[int, list[float]] = {}
+    for run in (run for runs in rounds for run in runs):
+        by_poll.setdefault(run.poll_records, []).append(run.rate)
     middle = median_run(rates)
-    return replace(runs[middle], rate=round(median(rates)), runs=rates, details_run=middle + 1)
+    return replace(
+        runs[middle],
+        rate=round(median(rates)),
+        runs=rates,
+        details_run=middle + 1,
+        runs_by_poll_records=by_poll,
+    )
 
 
 def combine_matcher_runs(runs: Sequence[MatcherResult], bare_rate: float) -> MatcherResult:
@@ -1203,9 +1229,11 @@ def measure_rounds(
 ) -> Iterator[Rounds]:
     """Stages (a) and (b) ``repeats`` times each, interleaved (a, b, a, b, ...), and (a') after the first (a).
 
-    Interleaved, a drift in the machine's speed slows both stages alike. Each run of (a) reads in a fresh
-    group with ``settings``' consumer settings; each run of (b) is a :func:`matcher_run`. Rates are combined
-    by :func:`combine_bare_runs` and :func:`combine_matcher_runs` (medians); each (b) run is compared with the
+    Interleaved, a drift in the machine's speed slows both stages alike. Each run of (a) is two bare
+    consumers, each in a fresh group with ``settings``' consumer settings, one at the matcher's poll size and
+    one at :data:`BARE_POLL_RECORDS` (one only if the same), and counts the faster: the matcher's poll size
+    is not chosen to slow the baseline. Each run of (b) is a :func:`matcher_run`. Rates are combined by
+    :func:`combine_bare_runs` and :func:`combine_matcher_runs` (medians); each (b) run is compared with the
     (a) run just before it. The earlier runs' matchers are stopped after their run; the last one runs until
     the context exits, for the stages after (b).
 
@@ -1216,8 +1244,9 @@ def measure_rounds(
     """
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}")
-    bare_runs: list[ConsumeResult] = []
+    bare_runs: list[list[ConsumeResult]] = []
     compiled_runs: list[ConsumeResult] = []
+    poll_sizes = sorted({settings.max_poll_records, BARE_POLL_RECORDS})
     matcher_runs: list[MatcherResult] = []
 
     def one_round(run: int) -> contextlib.AbstractContextManager[tuple[RunningMatcher, MatcherResult]]:
@@ -1226,12 +1255,25 @@ def measure_rounds(
         # The previous round's matcher is garbage by now: collected here, not in this round's windows.
         gc.collect()
         trim_heap()
-        bare_runs.append(measure_bare_consume(bootstrap, total, settings, progress=progress, label=label))
+        bare_runs.append(
+            [
+                measure_bare_consume(
+                    bootstrap,
+                    total,
+                    settings,
+                    progress=progress,
+                    label=f"{label}, polls of {size:,}",
+                    poll_records=size,
+                )
+                for size in poll_sizes
+            ]
+        )
         if run == 0:
             compiled_runs.append(
                 measure_bare_consume(bootstrap, total, settings, progress=progress, compiled=True)
             )
-        return matcher_run(bootstrap, total, planted, bare_runs[-1].rate, progress=progress, label=label)
+        bare_rate = max(bare.rate for bare in bare_runs[-1])
+        return matcher_run(bootstrap, total, planted, bare_rate, progress=progress, label=label)
 
     for run in range(repeats - 1):
         with one_round(run) as (_, result):
@@ -1667,11 +1709,21 @@ def _spread(runs: Sequence[float], details_run: int) -> str:
     )
 
 
+def _poll_sizes(bare: ConsumeResult) -> str:
+    """Notes on the poll sizes (a) was run at: each one's median, and which counted."""
+    if len(bare.runs_by_poll_records) < 2:
+        return f"polls of {bare.poll_records:,}; "
+    medians = ", ".join(
+        f"{size:,}: {median(rates):,.0f}" for size, rates in sorted(bare.runs_by_poll_records.items())
+    )
+    return f"each run the faster of two poll sizes (medians by max_poll_records {medians}); "
+
+
 def _runs_table(result: BenchResult) -> Table:
     """Every run of (a) and (b), in the order run (interleaved), with each (b) run's checks."""
     a, b = result.bare, result.matcher
     table = Table(title=f"(a) and (b): {len(b.runs)} runs each, interleaved (a, b, a, b, ...)")
-    for name in ("run", "(a) reads/s", "(b) reads/s", "(b)/(a)", "hits", "planted missed", "DLQ"):
+    for name in ("run", "(a) reads/s, faster", "(b) reads/s", "(b)/(a)", "hits", "planted missed", "DLQ"):
         table.add_column(name, justify="right")
     same_hits = len(set(b.run_hits)) == 1
 
@@ -1772,6 +1824,7 @@ def _tables(result: BenchResult) -> list[Table]:
         f"{a.rate_incl_join:,.0f}",
         f"{a.seconds:.2f}",
         _spread(a.runs, a.details_run)
+        + _poll_sizes(a)
         + f"join + first fetch {a.join_s:.1f} s; broker CPU {_cores(a.broker_cpu_s, a.seconds)}",
     )
     ac = result.bare_compiled

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.matcher_bench import main
+from stream.settings import MatcherSettings
 
 
 @pytest.mark.slow
@@ -32,6 +33,11 @@ def test_matcher_bench_measures_positive_rates_and_every_planted_hit(tmp_path: P
         assert len(runs) == 2
         assert all(value > 0 for value in runs)
     assert min(bare["runs"]) <= bare["rate"] <= max(bare["runs"])
+    # Each run of (a) is the faster of a bare consumer at the matcher's poll size and at 2,000 records.
+    by_poll = bare["runs_by_poll_records"]
+    assert sorted(by_poll) == sorted({"2000", str(MatcherSettings.load().max_poll_records)})
+    assert all(len(rates) == 2 for rates in by_poll.values())
+    assert bare["runs"] == [max(rates) for rates in zip(*by_poll.values(), strict=True)]
     assert min(matcher["runs"]) <= matcher["rate"] <= max(matcher["runs"])
     assert matcher["ratio_to_bare"] == round(matcher["rate"] / bare["rate"], 3)
     assert matcher["run_planted_missed"] == matcher["run_dead_letters"] == [0, 0]
