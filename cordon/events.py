@@ -19,10 +19,11 @@ import functools
 import hashlib
 import inspect
 import json
+import re
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, Final, Literal, TypeAlias, cast
+from typing import Annotated, Any, Final, Literal, NamedTuple, TypeAlias, cast
 
 import msgspec
 from pydantic import (
@@ -55,6 +56,7 @@ __all__ = [
     "HotlistHit",
     "MatchKind",
     "PlateRead",
+    "ReadFields",
     "SchemaVersionError",
     "ScreenedRead",
     "decode",
@@ -62,6 +64,7 @@ __all__ = [
     "screen_plate_reads",
     "screen_plate_reads_active",
     "screened_plate_reads",
+    "screened_read_fields",
     "utc_now",
 ]
 
@@ -491,3 +494,70 @@ def screened_plate_reads(values: Sequence[bytes | None]) -> list[ScreenedRead | 
 def screen_plate_reads(values: Sequence[bytes | None]) -> list[tuple[str, float] | None]:
     """The plate and confidence of each message :func:`screened_plate_reads` vouches for; None for others."""
     return [None if read is None else (read.plate, read.confidence) for read in screened_plate_reads(values)]
+
+
+class ReadFields(NamedTuple):
+    """The fields of a plate read that matching and its hits use, exactly as :func:`decode` gives them."""
+
+    read_id: uuid.UUID
+    camera_id: str
+    captured_at: datetime
+    plate: str
+    confidence: float
+    char_confidences: tuple[float, ...] | None
+    direction: Direction | None
+    crop_jpeg: bytes | None
+
+
+_CAPTURED_AT_KEY: Final = b'"captured_at":"'
+_FRACTION: Final = re.compile(rb"\.([0-9]+)")
+
+
+def _captured_at_as_decoded(value: bytes, read: ScreenedRead) -> datetime | None:
+    """``read.captured_at`` as :func:`decode` gives it, or None where the two may differ.
+
+    Both truncate to milliseconds, but beyond microseconds msgspec rounds where pydantic truncates, so they
+    agree only for a time with at most 6 decimals; that is read off the raw text where ``encode()`` writes
+    it. A message written otherwise (spaces, an escaped key, the key twice) gets None.
+    """
+    start = value.find(_CAPTURED_AT_KEY)
+    if start < 0:
+        return None
+    start += len(_CAPTURED_AT_KEY)
+    end = value.find(b'"', start)
+    if end < 0 or value.find(_CAPTURED_AT_KEY, end) >= 0:
+        return None
+    fraction = _FRACTION.search(value, start, end)
+    if fraction is not None and fraction.end(1) - fraction.start(1) > 6:
+        return None
+    return _to_utc_ms(read.captured_at)
+
+
+def screened_read_fields(values: Sequence[bytes]) -> list[ReadFields | None]:
+    """For each message the screen vouches for, what :func:`decode` would make of the fields in
+    :class:`ReadFields`; None for the others (decode those in full). About a third of decode()'s cost.
+
+    The screen (:func:`screened_plate_reads`) has checked every rule of :class:`PlateRead`; what is left is
+    to give each field decode()'s form: the time in UTC to the millisecond (:func:`_captured_at_as_decoded`)
+    and the crop's bytes (its base64 is canonical, so either decoder gives the same bytes).
+    """
+    out: list[ReadFields | None] = []
+    for value, read in zip(values, screened_plate_reads(values), strict=True):
+        captured_at = None if read is None else _captured_at_as_decoded(value, read)
+        if read is None or captured_at is None:
+            out.append(None)
+            continue
+        crop = read.crop_jpeg
+        out.append(
+            ReadFields(
+                read.read_id,
+                read.camera_id,
+                captured_at,
+                read.plate,
+                read.confidence,
+                read.char_confidences,
+                read.direction,
+                None if crop is None else base64.urlsafe_b64decode(crop),
+            )
+        )
+    return out

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
-from cordon.events import HotlistHit, PlateRead, screened_plate_reads
+from cordon.events import Direction, HotlistHit, screened_plate_reads
 from stream.alerts import AlertDeduper, hit_id_for
 from stream.matching import HotlistIndex, Match, canonical, edit_window, effective_priority
 from stream.registry import CameraRegistry
 
-__all__ = ["MatchPolicy", "ReadColumns", "ReadMatcher", "ReadView"]
+__all__ = ["HitRead", "MatchPolicy", "ReadColumns", "ReadMatcher", "ReadView"]
 
 
 class ReadView(Protocol):
@@ -28,6 +29,17 @@ class ReadView(Protocol):
     def confidence(self) -> float: ...
     @property
     def char_confidences(self) -> tuple[float, ...] | None: ...
+
+
+class HitRead(ReadView, Protocol):
+    """What a hit is made of: a :class:`cordon.events.PlateRead`, or its :class:`cordon.events.ReadFields`."""
+
+    @property
+    def read_id(self) -> uuid.UUID: ...
+    @property
+    def direction(self) -> Direction | None: ...
+    @property
+    def crop_jpeg(self) -> bytes | None: ...
 
 
 class _Row(NamedTuple):
@@ -139,7 +151,7 @@ class ReadMatcher:
         self.policy = policy
         self.deduper = deduper or AlertDeduper()
 
-    def match(self, read: PlateRead, *, now: datetime) -> list[HotlistHit]:
+    def match(self, read: HitRead, *, now: datetime) -> list[HotlistHit]:
         """Hits raised by ``read`` (empty for most reads). ``now`` stamps ``matched_at`` (UTC)."""
         index = self.index
         matches = index.match(
@@ -149,7 +161,7 @@ class ReadMatcher:
 
     def match_batch(
         self,
-        reads: Sequence[PlateRead],
+        reads: Sequence[HitRead],
         *,
         now: datetime,
         index: HotlistIndex | None = None,
@@ -238,7 +250,7 @@ class ReadMatcher:
         start, stop = edit_window(canonical(read.plate), canonical(match.plate))
         return min(chars[start:stop]) < policy.edit_max_char_confidence
 
-    def _hits(self, read: PlateRead, matches: list[Match], version: int, now: datetime) -> list[HotlistHit]:
+    def _hits(self, read: HitRead, matches: list[Match], version: int, now: datetime) -> list[HotlistHit]:
         """The hits a read's matches raise under the policy, each placed in its alert."""
         arterial = self.registry.is_arterial(read.camera_id)
         hits = []

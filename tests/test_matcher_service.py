@@ -336,6 +336,13 @@ def test_a_batch_is_processed_as_record_after_record() -> None:
         encode(Heartbeat(edge_box_id="box", sent_at=utc_now())),
         None,  # a tombstone
     ]
+    # Hits made of the screen's fields (a crop) and of a full decode (nanoseconds, which the screen leaves).
+    cropped = make_read("AB12CDE", camera_id="cam-a580", seconds=6).model_copy(
+        update={"crop_jpeg": b"\xff\xd8\xff\xe0"}
+    )
+    precise = make_read("AB12CDE", camera_id="cam-a580", seconds=7)
+    stamp = precise.captured_at.strftime("%Y-%m-%dT%H:%M:%S.%f").encode()
+    values += [encode(cropped), encode(precise).replace(stamp + b"Z", stamp + b"999+00:00")]
     records = [_record(value, offset) for offset, value in enumerate(values)]
     one, batch = (MatcherService(settings, registry=REGISTRY) for _ in range(2))
     for service in (one, batch):
@@ -350,7 +357,13 @@ def test_a_batch_is_processed_as_record_after_record() -> None:
         expected_hits.extend(found)
         if letter is not None:
             expected_dead.append(letter)
-    assert [h.read_id for h in hits] == [reads[i].read_id for i in (0, 1, 2)]
+    assert [h.read_id for h in hits] == [
+        *(reads[i].read_id for i in (0, 1, 2)),
+        cropped.read_id,
+        precise.read_id,
+    ]
+    assert (hits[3].crop_jpeg, hits[3].sighting, hits[4].sighting) == (b"\xff\xd8\xff\xe0", 4, 5)
+    assert hits[4].captured_at == precise.captured_at
     assert hits == expected_hits
     assert [(d.offset, d.reason) for d in dead] == [(d.offset, d.reason) for d in expected_dead]
     assert [d.offset for d in dead] == [6, 7, 8, 9]

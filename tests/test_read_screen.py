@@ -12,10 +12,12 @@ from cordon.events import (
     BBox,
     Heartbeat,
     PlateRead,
+    ReadFields,
     decode,
     encode,
     screen_plate_reads,
     screen_plate_reads_active,
+    screened_read_fields,
 )
 from tests.conftest import make_read
 
@@ -171,3 +173,80 @@ def test_other_messages_are_not_screened() -> None:
     values = [encode(heartbeat), b"", b"\x00\x01 not json", b"[]", encode(make_read())]
     assert screen_plate_reads(values)[:4] == [None, None, None, None]
     assert screen_plate_reads(values)[4] is not None
+
+
+def _fields(read: PlateRead) -> ReadFields:
+    return ReadFields(
+        read.read_id,
+        read.camera_id,
+        read.captured_at,
+        read.plate,
+        read.confidence,
+        read.char_confidences,
+        read.direction,
+        read.crop_jpeg,
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(reads=st.lists(plate_reads(), min_size=1, max_size=4))
+def test_read_fields_of_encoded_reads_are_what_decode_gives(reads: list[PlateRead]) -> None:
+    values = [encode(read) for read in reads]
+    assert screened_read_fields(values) == [_fields(read) for read in reads]
+    for value, fields in zip(values, screened_read_fields(values), strict=True):
+        decoded = decode(value)
+        assert isinstance(decoded, PlateRead)
+        assert fields == _fields(decoded)
+        assert fields is not None
+        assert fields.captured_at.tzinfo is UTC
+
+
+@settings(max_examples=1000, deadline=None)
+@given(read=plate_reads(text=plain), edits=st.lists(_mutations(), min_size=1, max_size=3))
+def test_read_fields_are_given_only_where_decode_gives_the_same(
+    read: PlateRead, edits: list[tuple[str, int, bytes]]
+) -> None:
+    value = bytearray(encode(read))
+    for how, where, text in edits:
+        at = where % (len(value) + 1)
+        if how == "replace":
+            value[at : at + 1] = text
+        elif how == "insert":
+            value[at:at] = text
+        else:
+            del value[at : at + len(text) + 1]
+    (fields,) = screened_read_fields([bytes(value)])
+    if fields is not None:
+        decoded = decode(bytes(value))
+        assert isinstance(decoded, PlateRead)
+        assert fields == _fields(decoded)
+
+
+@given(
+    millis=st.integers(0, 999),
+    extra=st.text(st.sampled_from("0123456789"), min_size=1, max_size=6),
+    offset=st.sampled_from(["Z", "+01:00", "-05:30"]),
+)
+def test_read_fields_leave_times_beyond_microseconds_to_decode(millis: int, extra: str, offset: str) -> None:
+    """msgspec rounds digits beyond microseconds, pydantic truncates: such times are decoded in full."""
+    read = make_read("AB12CDE")
+    value = encode(read)
+    start = value.index(b'"captured_at":"') + len(b'"captured_at":"')
+    end = value.index(b'"', start)
+    cases = [(f"{millis:03d}", True), (f"{millis:03d}999", True), (f"{millis:03d}999{extra}", False)]
+    for digits, screened in cases:
+        text = f"2025-06-01T12:00:59.{digits}{offset}".encode()
+        changed = value[:start] + text + value[end:]
+        decoded = decode(changed)
+        assert isinstance(decoded, PlateRead)
+        assert screened_read_fields([changed]) == ([_fields(decoded)] if screened else [None])
+
+
+def test_read_fields_of_messages_written_otherwise_are_left_to_decode() -> None:
+    read = make_read("AB12CDE").model_copy(update={"crop_jpeg": b"\xff\xd8\xff"})
+    value = encode(read)
+    assert screened_read_fields([value]) == [_fields(read)]
+    spaced = value.replace(b'"captured_at":', b'"captured_at": ')
+    twice = value.replace(b'{"type"', b'{"captured_at":"2025-06-01T12:00:00Z","type"', 1)
+    assert isinstance(decode(spaced), PlateRead)
+    assert screened_read_fields([spaced, twice, b"not json"]) == [None, None, None]
