@@ -8,10 +8,11 @@ changes, keeps that index until no batch held back with it can still come, and m
 the index it was held back with (so a read is never judged by a version it was not filtered for;
 :attr:`MatcherService.hotlist_version` is the version new reads are matched against). Here the reads that
 came on are matched from their columns first (:meth:`stream.core.ReadMatcher.hit_matches`: look-up and
-policy); only those that raise hits, and whatever the screen could not vouch for, are decoded in full, and
-matched as :class:`cordon.events.PlateRead` s (:meth:`stream.core.ReadMatcher.match_batch`, with the matches
-already found). Their hits and dead letters are handed to the producer without waiting for them: the next
-batch is matched while they are on their way.
+policy); only those that raise hits are decoded further, by the screen into the fields hits are made of
+(:func:`cordon.events.screened_read_fields`, as :func:`cordon.events.decode` gives them), and whatever the
+screen could not vouch for is decoded in full; they are then matched as reads
+(:meth:`stream.core.ReadMatcher.match_batch`, with the matches already found). Their hits and dead letters
+are handed to the producer without waiting for them: the next batch is matched while they are on their way.
 
 Delivery: at-least-once. A batch's offsets are committed only once every hit (and dead letter) produced for
 it, and for every earlier batch, has been acknowledged by the broker: sent batches wait in order in a queue,
