@@ -116,12 +116,8 @@ def _mutations() -> st.SearchStrategy[tuple[str, int, bytes]]:
     return st.tuples(st.sampled_from(["replace", "insert", "delete"]), st.integers(0, 10_000), interesting)
 
 
-@settings(max_examples=1000, deadline=None)
-@given(read=plate_reads(text=plain), edits=st.lists(_mutations(), min_size=1, max_size=3))
-@example(read=make_read(), edits=[("replace", 0, b"")]).via("a plain read")
-def test_the_screen_never_accepts_what_decode_rejects(
-    read: PlateRead, edits: list[tuple[str, int, bytes]]
-) -> None:
+def _mutated(read: PlateRead, edits: list[tuple[str, int, bytes]]) -> bytes:
+    """``read`` encoded, then edited: a byte replaced, inserted or deleted at each place (modulo length)."""
     value = bytearray(encode(read))
     for how, where, text in edits:
         at = where % (len(value) + 1)
@@ -131,9 +127,19 @@ def test_the_screen_never_accepts_what_decode_rejects(
             value[at:at] = text
         else:
             del value[at : at + len(text) + 1]
-    (screened,) = screen_plate_reads([bytes(value)])
+    return bytes(value)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(read=plate_reads(text=plain), edits=st.lists(_mutations(), min_size=1, max_size=3))
+@example(read=make_read(), edits=[("replace", 0, b"")]).via("a plain read")
+def test_the_screen_never_accepts_what_decode_rejects(
+    read: PlateRead, edits: list[tuple[str, int, bytes]]
+) -> None:
+    value = _mutated(read, edits)
+    (screened,) = screen_plate_reads([value])
     if screened is not None:
-        decoded = decode(bytes(value))  # must not raise: the screen only vouches for valid reads
+        decoded = decode(value)  # must not raise: the screen only vouches for valid reads
         assert isinstance(decoded, PlateRead)
         assert screened == (decoded.plate, decoded.confidence)
 
@@ -206,18 +212,10 @@ def test_read_fields_of_encoded_reads_are_what_decode_gives(reads: list[PlateRea
 def test_read_fields_are_given_only_where_decode_gives_the_same(
     read: PlateRead, edits: list[tuple[str, int, bytes]]
 ) -> None:
-    value = bytearray(encode(read))
-    for how, where, text in edits:
-        at = where % (len(value) + 1)
-        if how == "replace":
-            value[at : at + 1] = text
-        elif how == "insert":
-            value[at:at] = text
-        else:
-            del value[at : at + len(text) + 1]
-    (fields,) = screened_read_fields([bytes(value)])
+    value = _mutated(read, edits)
+    (fields,) = screened_read_fields([value])
     if fields is not None:
-        decoded = decode(bytes(value))
+        decoded = decode(value)
         assert isinstance(decoded, PlateRead)
         assert fields == _fields(decoded)
 
