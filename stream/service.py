@@ -55,6 +55,7 @@ from cordon.events import (
     EventDecodeError,
     HotlistHit,
     PlateRead,
+    ReadFields,
     decode,
     encode,
     screened_read_fields,
@@ -353,8 +354,12 @@ class MatcherService:
             needed[row] = matches is not None
             column_of[row] = j
         hitting = [row for row in rows if needed[row]]  # screened: their values are bytes
-        fields = screened_read_fields([cast(bytes, values[i]) for i in hitting])
-        fields_of = dict(zip(hitting, fields, strict=True))
+        fields_of: dict[int, ReadFields | None] = {}
+        try:
+            fields = screened_read_fields([cast(bytes, values[i]) for i in hitting])
+            fields_of = dict(zip(hitting, fields, strict=True))
+        except Exception:  # a bug: decode these reads in full rather than stop
+            log.exception("decoding the reads that raise hits by the screen failed; decoding them in full")
         known: list[list[Match] | None] = []
         for i, need in enumerate(needed):
             if not need:

@@ -21,6 +21,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 from kafka.producer.future import FutureProduceResult, FutureRecordMetadata
 
+import stream.service
 from cordon.broker import EmbeddedBroker
 from cordon.errors import BrokerError
 from cordon.events import DeadLetter, Heartbeat, HotlistEntry, HotlistHit, PlateRead, decode, encode, utc_now
@@ -371,6 +372,33 @@ def test_a_batch_is_processed_as_record_after_record() -> None:
     assert "got heartbeat" in dead[2].reason
     assert dead[3].reason == "message has no value"
     assert batch.dead_letters == one.dead_letters == 4
+
+
+def test_a_failing_screen_decode_of_hit_reads_falls_back_to_full_decoding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bug in the screen's decoding of the reads that raise hits costs speed, not hits."""
+
+    def broken(_values: object) -> list[None]:
+        raise RuntimeError("a bug")
+
+    settings = MatcherSettings.load(metrics_port=None, all_cameras_hotlists=("pnc-stolen",))
+    reads = [
+        make_read("AB12CDE", camera_id="cam-a580"),
+        make_read("WX64TRB", camera_id="cam-a580", seconds=1),
+    ]
+    records = [_record(encode(read), offset) for offset, read in enumerate(reads)]
+    one, batch = (MatcherService(settings, registry=REGISTRY) for _ in range(2))
+    for service in (one, batch):
+        service.matcher.index = HotlistIndex.build([_entry("AB12CDE")], version=1)
+    now = utc_now()
+    monkeypatch.setattr(stream.service, "screened_read_fields", broken)
+
+    hits, dead = batch.process_batch(records, now=now)
+
+    assert hits == one.process(records[0], now=now)[0]
+    assert [hit.read_id for hit in hits] == [reads[0].read_id]
+    assert dead == []
 
 
 def _committed(bootstrap: str, group: str) -> int:
