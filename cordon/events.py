@@ -429,10 +429,14 @@ def _screen_decoder() -> msgspec.json.Decoder[ScreenedRead] | None:
     return msgspec.json.Decoder(ScreenedRead)
 
 
+_NOT_SCREENED: Final = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError)
+"""What msgspec raises on a message that is not a screened read (invalid UTF-8 in a string: the last)."""
+
+
 def _screen_one(decoder: msgspec.json.Decoder[ScreenedRead], value: bytes) -> ScreenedRead | None:
     try:
         return decoder.decode(value)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except _NOT_SCREENED:
         return None
 
 
@@ -479,7 +483,7 @@ def screened_plate_reads(values: Sequence[bytes | None]) -> list[ScreenedRead | 
     # decoded one message at a time, as it is when any message is malformed.
     joined = b"\n".join(messages)
     if joined.count(b"\n") == len(messages) - 1:
-        with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+        with contextlib.suppress(*_NOT_SCREENED):
             lines = decoder.decode_lines(joined)
             if len(lines) == len(messages):
                 reads = list(lines)

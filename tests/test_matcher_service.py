@@ -146,10 +146,13 @@ def test_hits_dead_letters_and_arterial_policy(broker: EmbeddedBroker, producer:
         _send(producer, b"\x00\x01 not json")
         _send(producer, json.dumps({"type": "plate_read", "schema_version": 99}).encode())
         _send(producer, json.dumps({"type": "plate_read", "schema_version": 1, "plate": "ab"}).encode())
+        # A read whose camera id holds a byte that is not UTF-8 (msgspec raises UnicodeDecodeError on it).
+        bad_text = encode(make_read("AB12CDE")).replace(b'"camera_id":"', b'"camera_id":"\xa9', 1)
+        _send(producer, bad_text)
         for read in reads.values():
             _send(producer, encode(read), key=read.camera_id.encode())
-        _wait(lambda: service.reads_processed >= 3 + len(reads))
-        assert service.dead_letters == 3
+        _wait(lambda: service.reads_processed >= 4 + len(reads))
+        assert service.dead_letters == 4
 
     hits = _hits(read_topic(broker.bootstrap, "cordon.hits"))
     by_read = {h.read_id: h for h in hits}
@@ -176,6 +179,8 @@ def test_hits_dead_letters_and_arterial_policy(broker: EmbeddedBroker, producer:
     assert "not UTF-8 JSON" in dead[0].reason
     assert "schema_version=99" in dead[1].reason
     assert "plate" in dead[2].reason
+    assert dead[3].value == bad_text
+    assert "not UTF-8 JSON" in dead[3].reason
 
 
 def test_hotlist_update_reaches_running_matcher_and_replay_repeats_hit_ids(

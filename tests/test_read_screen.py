@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cordon.events import (
     BBox,
+    EventDecodeError,
     Heartbeat,
     PlateRead,
     ReadFields,
@@ -172,6 +174,19 @@ def test_values_only_a_decoder_can_judge_are_left_to_it() -> None:
     spaced = valid.replace(b'"plate":', b'"plate": ')
     assert screen_plate_reads([spaced]) == [("AB12CDE", 0.9)]
     assert isinstance(decode(spaced), PlateRead)
+
+
+def test_invalid_utf8_in_a_text_field_is_left_to_decode_and_does_not_stop_the_batch() -> None:
+    # msgspec raises UnicodeDecodeError (not one of its own errors) for invalid UTF-8 inside a string.
+    read, other = make_read("AB12CDE"), make_read("LV70XKM")
+    broken = {
+        "read id": _replace(read, str(read.read_id)[:2].encode(), b"\xa9\xa9"),
+        "camera id": _replace(read, b'"camera_id":"', b'"camera_id":"\xa9'),
+    }
+    for name, value in broken.items():
+        assert screen_plate_reads([value, encode(other)]) == [None, ("LV70XKM", other.confidence)], name
+        with pytest.raises(EventDecodeError):
+            decode(value)
 
 
 def test_other_messages_are_not_screened() -> None:
