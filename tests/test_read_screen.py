@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -15,6 +16,7 @@ from cordon.events import (
     Heartbeat,
     PlateRead,
     ReadFields,
+    _uuid_texts,
     decode,
     encode,
     screen_plate_reads,
@@ -187,6 +189,38 @@ def test_invalid_utf8_in_a_text_field_is_left_to_decode_and_does_not_stop_the_ba
         assert screen_plate_reads([value, encode(other)]) == [None, ("LV70XKM", other.confidence)], name
         with pytest.raises(EventDecodeError):
             decode(value)
+
+
+def test_read_ids_are_screened_only_as_encode_writes_them() -> None:
+    read = make_read("AB12CDE")
+    text = str(read.read_id)
+    forms = {
+        "upper case": text.upper(),
+        "no hyphens": text.replace("-", ""),
+        "braces": "{" + text[1:-1] + "}",
+        "hyphen moved": text[:7] + "-" + text[7] + text[9:],
+        "not hex": "g" + text[1:],
+    }
+    for name, form in forms.items():
+        value = _replace(read, text.encode(), form.encode())
+        assert screen_plate_reads([value, encode(read)]) == [None, ("AB12CDE", read.confidence)], name
+    fields = screened_read_fields([encode(read)])
+    assert fields == [_fields(read)]
+    assert fields[0] is not None
+    assert isinstance(fields[0].read_id, uuid.UUID)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ids=st.lists(st.uuids(), max_size=5), bad=st.lists(st.text(min_size=36, max_size=36), max_size=3))
+def test_the_batch_read_id_check_agrees_with_a_regular_expression(
+    ids: list[uuid.UUID], bad: list[str]
+) -> None:
+    texts = [str(value) for value in ids] + bad
+    expected = [
+        re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", text) is not None for text in texts
+    ]
+    assert _uuid_texts(texts) == expected
+    assert _uuid_texts(texts[::-1]) == expected[::-1]
 
 
 def test_other_messages_are_not_screened() -> None:
