@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
+import numpy as np
+
 from cordon.events import Direction, HotlistHit, screened_plate_reads
 from stream.alerts import AlertDeduper, hit_id_for
 from stream.matching import HotlistIndex, Match, canonical, edit_window, effective_priority
@@ -80,16 +82,6 @@ class ReadColumns:
     def __len__(self) -> int:
         return len(self.plates)
 
-    def take(self, rows: Sequence[int]) -> ReadColumns:
-        """The columns of these rows only, in this order."""
-        return ReadColumns(
-            [self.camera_ids[i] for i in rows],
-            [self.captured_at[i] for i in rows],
-            [self.plates[i] for i in rows],
-            [self.confidences[i] for i in rows],
-            [self.char_confidences[i] for i in rows],
-        )
-
     def row(self, i: int) -> ReadView:
         """Read ``i``."""
         chars = self.char_confidences[i]
@@ -129,6 +121,14 @@ class MatchPolicy:
     def max_edits_for(self, confidence: float) -> int:
         """Edits to look up for a read: none for a confident one (its ``edit`` matches are dropped anyway)."""
         return self.max_edits if confidence < self.edit_max_read_confidence else 0
+
+    def max_edits_for_each(self, confidences: Sequence[float]) -> list[int]:
+        """:meth:`max_edits_for` of each confidence, in one vectorised comparison (for a batch of reads)."""
+        if not self.max_edits:
+            return [0] * len(confidences)
+        unsure = np.asarray(confidences, dtype=np.float64) < self.edit_max_read_confidence
+        edits: list[int] = (unsure * self.max_edits).tolist()
+        return edits
 
 
 class ReadMatcher:
@@ -187,7 +187,7 @@ class ReadMatcher:
         looked_up = index.match_batch(
             [reads[i].plate for i in missing],
             at=[reads[i].captured_at for i in missing],
-            max_edits=[self.policy.max_edits_for(reads[i].confidence) for i in missing],
+            max_edits=self.policy.max_edits_for_each([reads[i].confidence for i in missing]),
         )
         matches_of = list(known)
         for i, matches in zip(missing, looked_up, strict=True):
@@ -221,7 +221,7 @@ class ReadMatcher:
         found = (self.index if index is None else index).match_batch(
             columns.plates,
             at=columns.captured_at,
-            max_edits=[self.policy.max_edits_for(confidence) for confidence in columns.confidences],
+            max_edits=self.policy.max_edits_for_each(columns.confidences),
         )
         out: list[list[Match] | None] = [None] * len(found)
         registry = self.registry

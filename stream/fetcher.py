@@ -41,7 +41,7 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnProcess
@@ -52,9 +52,10 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
 from cordon.errors import BrokerError
+from cordon.events import screened_plate_reads
 from cordon.kafka_records import use_compiled_record_parser
 from cordon.logs import LogFormat, configure_logging
-from stream.core import MatchPolicy, ReadColumns
+from stream.core import MatchPolicy, ReadColumns, ReadView
 from stream.matching import HotlistPrefilter
 
 __all__ = ["FetchedBatch", "FetcherConfig", "FetcherGoneError", "ReadFetcher", "ReadPrefilter"]
@@ -91,10 +92,10 @@ class ReadPrefilter:
     hotlist: HotlistPrefilter
     policy: MatchPolicy
 
-    def could_match(self, columns: ReadColumns) -> list[bool]:
+    def could_match(self, reads: Sequence[ReadView]) -> list[bool]:
         """Whether each read could match an entry (False: it raises no hit against that index)."""
-        max_edits = [self.policy.max_edits_for(confidence) for confidence in columns.confidences]
-        return self.hotlist.could_match(columns.plates, max_edits=max_edits)
+        max_edits = self.policy.max_edits_for_each([read.confidence for read in reads])
+        return self.hotlist.could_match([read.plate for read in reads], max_edits=max_edits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,19 +158,21 @@ class FetchedBatch:
         screened = None
         generation = None
         if screen:
-            rows, columns = ReadColumns.screen([record.value for record in records])
+            views = screened_plate_reads([record.value for record in records])
+            rows = [i for i, view in enumerate(views) if view is not None]
+            reads = [view for view in views if view is not None]  # in the order of rows
             if prefilter is not None:
-                possible = prefilter.could_match(columns)
+                possible = prefilter.could_match(reads)
                 needed = [True] * len(records)  # what the screen cannot vouch for is decoded by the matcher
                 for row, maybe in zip(rows, possible, strict=True):
                     needed[row] = maybe
                 carried = [i for i, need in enumerate(needed) if need]
                 position = {row: i for i, row in enumerate(carried)}
                 kept = [j for j, maybe in enumerate(possible) if maybe]
-                rows, columns = [position[rows[j]] for j in kept], columns.take(kept)
+                rows, reads = [position[rows[j]] for j in kept], [reads[j] for j in kept]
                 records = [records[i] for i in carried]
                 generation = prefilter.generation
-            screened = rows, columns
+            screened = rows, ReadColumns.of(reads)  # columns of the carried reads only
         return cls(
             seq=seq,
             epoch=epoch,

@@ -131,3 +131,18 @@ def test_would_hit_says_which_reads_raise_hits_also_from_their_screened_messages
     assert [[hit.model_dump() for hit in of_read] for of_read in again] == [
         [hit.model_dump() for hit in of_read] for of_read in hits
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    confidences=st.lists(st.floats(0.0, 1.0), max_size=20),
+    max_edits=st.sampled_from([0, 1]),
+    threshold=st.floats(0.0, 1.0),
+)
+def test_max_edits_for_each_is_max_edits_for_of_each(
+    confidences: list[float], max_edits: int, threshold: float
+) -> None:
+    policy = MatchPolicy(max_edits=max_edits, edit_max_read_confidence=threshold)
+    each = policy.max_edits_for_each(confidences)
+    assert each == [policy.max_edits_for(confidence) for confidence in confidences]
+    assert all(type(edits) is int for edits in each)
