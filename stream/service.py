@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import itertools
 import logging
 import signal
@@ -125,6 +126,17 @@ class _SentBatch:
             if future.failed():
                 raise BrokerError(f"hit not acknowledged; reads will be replayed: {future.exception}")
         return True
+
+
+def _freeze_what_lives() -> None:
+    """Collect, then move every object alive out of the garbage collector's full walks (``gc.freeze``).
+
+    Called once a hotlist version is in use: what exists then (modules, the index, the service) lives until
+    the next version at least. Batches of thousands of reads keep many objects alive across young
+    collections, so full collections come often; without this each of them walks all the process holds.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _return_free_memory() -> None:
@@ -227,6 +239,7 @@ class MatcherService:
             index = HotlistIndex.build(version.entries, version=version.version)
             self.matcher.index = index  # one assignment: readers see the old or the new index, never a mix
         _return_free_memory()
+        _freeze_what_lives()
         HOTLIST_VERSION.set(version.version)
         HOTLIST_ENTRIES.set(len(version.entries))
         log.info(
