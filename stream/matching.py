@@ -470,18 +470,23 @@ class _EntryTable:
         return start <= at_us < end
 
     def entry(self, position: int) -> HotlistEntry:
+        """The entry at ``position``, as it was given to the table.
+
+        Made without validating it again (``model_construct``: a fifth of the cost, per hit): every value is
+        one the entry held when it was validated, and the times are rebuilt exactly (UTC, whole
+        microseconds).
+        """
         start: int = self._starts[position]
         end: int = self._ends[position]
-        return HotlistEntry.model_validate(
-            {
-                "entry_id": self.entry_id(position),
-                "plate": self.plate(position),
-                "priority": self.priority(position),
-                "valid_from": None if start == _NO_START else _EPOCH + start * _MICROSECOND,
-                "expires_at": None if end == _NO_END else _EPOCH + end * _MICROSECOND,
-                **{name: self.text(name, position) for name in _SHARED_TEXT},
-            }
-        )
+        values: dict[str, object] = {
+            "entry_id": self.entry_id(position),
+            "plate": self.plate(position),
+            "priority": self.priority(position),
+            "valid_from": None if start == _NO_START else _EPOCH + start * _MICROSECOND,
+            "expires_at": None if end == _NO_END else _EPOCH + end * _MICROSECOND,
+            **{name: self.text(name, position) for name in _SHARED_TEXT},
+        }
+        return HotlistEntry.model_construct(None, **values)
 
 
 class HotlistIndex:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -317,6 +317,40 @@ def test_entries_are_kept_as_columns_and_rebuilt_equal() -> None:
         HotlistIndex.build(
             [HotlistEntry.model_construct(**{**entries[0].model_dump(), "plate": "ab"})], version=1
         )
+
+
+@st.composite
+def hotlist_entries(draw: st.DrawFn) -> HotlistEntry:
+    """Valid entries of any shape: optional window (any UTC offset given), any text in the free fields."""
+    plate = draw(st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=1, max_size=10))
+    hotlist = draw(st.sampled_from(["pnc-stolen", "local-intel", "no.insurance_2"]))
+    zone = timezone(timedelta(minutes=draw(st.integers(-720, 720))))
+    start = draw(st.none() | st.integers(0, 10**12).map(lambda ms: AT + timedelta(milliseconds=ms)))
+    length = draw(st.integers(1, 10**11).map(lambda ms: timedelta(milliseconds=ms)))
+    end = draw(st.none() | st.just((start or AT) + length))
+    return entry(
+        plate,
+        hotlist,
+        priority=draw(st.integers(1, 4)),
+        entry_id=draw(st.none() | st.text(min_size=1, max_size=20)) or f"{hotlist}:{plate}",
+        source=draw(st.text(max_size=8)),
+        category=draw(st.text(min_size=1, max_size=8)),
+        action=draw(st.text(min_size=1, max_size=8)),
+        information=draw(st.text(max_size=12)),
+        added_by=draw(st.text(max_size=8)),
+        valid_from=None if start is None else start.astimezone(zone),
+        expires_at=None if end is None else end.astimezone(zone),
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(entries=st.lists(hotlist_entries(), max_size=6, unique_by=lambda e: e.entry_id))
+def test_entries_rebuilt_without_validation_equal_the_validated_ones(entries: list[HotlistEntry]) -> None:
+    rebuilt = HotlistIndex.build(entries, version=1).entries
+    assert rebuilt == tuple(entries)
+    assert [e.model_dump_json() for e in rebuilt] == [e.model_dump_json() for e in entries]
+    # Each is what validating it again gives: nothing of it is outside the schema.
+    assert [HotlistEntry.model_validate(e.model_dump()) for e in rebuilt] == entries
 
 
 # --- effective priority -----------------------------------------------------------------------------------
