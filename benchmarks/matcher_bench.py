@@ -183,10 +183,10 @@ READS_TOPIC: Final = "cordon.reads"
 HITS_TOPIC: Final = "cordon.hits"
 HOTLIST: Final = "pnc-stolen"
 GOAL_RATIO: Final = 0.8
+"""Matcher rate over bare consume rate, at least."""
 BARE_POLL_RECORDS: Final = 2_000
 """A second poll size for the bare consumer of (a), besides the matcher's: of 500 (kafka-python's default),
-2,000 and 10,000 (the matcher's default), the fastest for a bare consumer on the benchmark's machine."""
-"""Matcher rate over bare consume rate, at least."""
+2,000 and 10,000, the fastest for a bare consumer on the benchmark's machine."""
 GOAL_CORE_RATE: Final = 20_000
 """Pure-core reads per CPU second (one core), at least."""
 SERVICE_HOTLIST_TIMEOUT_S: Final = float(MatcherSettings.model_fields["hotlist_load_timeout_s"].default)
