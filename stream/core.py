@@ -10,12 +10,12 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from cordon.events import Direction, HotlistHit, screened_plate_reads
+from cordon.events import Direction, HotlistHit, ScreenedRead, screened_plate_reads
 from stream.alerts import AlertDeduper, hit_id_for
 from stream.matching import HotlistIndex, Match, canonical, edit_window, effective_priority
 from stream.registry import CameraRegistry
 
-__all__ = ["HitRead", "MatchPolicy", "ReadColumns", "ReadMatcher", "ReadView"]
+__all__ = ["HitRead", "MatchPolicy", "ReadColumns", "ReadMatcher", "ReadView", "screened_reads"]
 
 
 class ReadView(Protocol):
@@ -75,9 +75,8 @@ class ReadColumns:
     @classmethod
     def screen(cls, values: Sequence[bytes | None]) -> tuple[list[int], ReadColumns]:
         """The messages :func:`cordon.events.screened_plate_reads` vouches for: their rows, and columns."""
-        views = screened_plate_reads(values)
-        rows = [i for i, view in enumerate(views) if view is not None]
-        return rows, cls.of([view for view in views if view is not None])
+        rows, reads = screened_reads(values)
+        return rows, cls.of(reads)
 
     def __len__(self) -> int:
         return len(self.plates)
@@ -86,6 +85,12 @@ class ReadColumns:
         """Read ``i``."""
         chars = self.char_confidences[i]
         return _Row(self.camera_ids[i], self.captured_at[i], self.plates[i], self.confidences[i], chars)
+
+
+def screened_reads(values: Sequence[bytes | None]) -> tuple[list[int], list[ScreenedRead]]:
+    """The messages :func:`cordon.events.screened_plate_reads` vouches for: their rows, and their reads."""
+    views = screened_plate_reads(values)
+    return [i for i, view in enumerate(views) if view is not None], [v for v in views if v is not None]
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,10 +52,9 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
 from cordon.errors import BrokerError
-from cordon.events import screened_plate_reads
 from cordon.kafka_records import use_compiled_record_parser
 from cordon.logs import LogFormat, configure_logging
-from stream.core import MatchPolicy, ReadColumns, ReadView
+from stream.core import MatchPolicy, ReadColumns, ReadView, screened_reads
 from stream.matching import HotlistPrefilter
 
 __all__ = ["FetchedBatch", "FetcherConfig", "FetcherGoneError", "ReadFetcher", "ReadPrefilter"]
@@ -158,9 +157,7 @@ class FetchedBatch:
         screened = None
         generation = None
         if screen:
-            views = screened_plate_reads([record.value for record in records])
-            rows = [i for i, view in enumerate(views) if view is not None]
-            reads = [view for view in views if view is not None]  # in the order of rows
+            rows, reads = screened_reads([record.value for record in records])
             if prefilter is not None:
                 possible = prefilter.could_match(reads)
                 needed = [True] * len(records)  # what the screen cannot vouch for is decoded by the matcher
