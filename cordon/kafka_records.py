@@ -34,8 +34,8 @@ __all__ = ["CompiledPartitionRecords", "compiled_record_parser_active", "use_com
 log = logging.getLogger(__name__)
 
 _PLAIN_MAGIC: Final = 2
-_new_tuple: Final = tuple.__new__
 _READ_COMMITTED: Final = 1
+_new_tuple: Final = tuple.__new__
 
 
 def _plain_batches(records: MemoryRecords, isolation_level: int) -> list[DefaultRecordBatch] | None:
