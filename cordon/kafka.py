@@ -6,25 +6,20 @@ Pointing ``CORDON_KAFKA_BOOTSTRAP`` at Apache Kafka instead of the embedded Tans
 from __future__ import annotations
 
 import logging
-import random
 import time
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, TopicAlreadyExistsError
-from kafka.partitioner.abc import Partitioner
 
 from cordon.errors import BrokerError
 from cordon.events import DeadLetter, utc_now
 
 __all__ = [
     "TOPICS",
-    "KeyHashPartitioner",
     "TopicSpec",
     "dead_letter",
     "ensure_topics",
@@ -155,29 +150,3 @@ def dead_letter(record: ConsumerRecord, reason: str, *, consumer: str) -> DeadLe
         consumer=consumer,
         parked_at=utc_now(),
     )
-
-
-class KeyHashPartitioner(Partitioner):  # type: ignore[misc]
-    """Keyed records to ``CRC-32(key) mod partitions`` (zlib, in C); records without a key at random.
-
-    kafka-python's default partitioner hashes keys with murmur2 written in Python, about 5 us a record: a
-    tenth of what the matcher spends on a hit. Any stable hash keeps what keys are for here (every record of
-    one key on one partition, in order); no Cordon consumer depends on Java's choice of partition.
-    """
-
-    def partition(
-        self,
-        topic: str,
-        key: Any,  # noqa: ARG002 - the interface kafka-python calls
-        serialized_key: bytes | None,
-        value: Any,  # noqa: ARG002
-        serialized_value: bytes | None,  # noqa: ARG002
-        cluster: Any,
-    ) -> int:
-        partitions = cluster.partitions_for_topic(topic)
-        if not partitions:
-            raise ValueError(f"topic {topic} not found in the cluster metadata")
-        ordered: list[int] = sorted(partitions)
-        if serialized_key is None:
-            return random.choice(ordered)
-        return ordered[zlib.crc32(serialized_key) % len(ordered)]

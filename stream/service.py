@@ -12,18 +12,20 @@ policy); only those that raise hits are decoded further, by the screen into the 
 (:func:`cordon.events.screened_read_fields`, as :func:`cordon.events.decode` gives them), and whatever the
 screen could not vouch for is decoded in full; they are then matched as reads
 (:meth:`stream.core.ReadMatcher.match_batch`, with the matches already found). Their hits and dead letters
-are handed to the producer without waiting for them: the next batch is matched while they are on their way.
+are handed to the publisher (:class:`cordon.kafka_batches.BatchPublisher`: one record batch a partition,
+about a sixth of kafka-python's ``send`` cost a hit) without waiting for them: the next batch is matched
+while they are on their way.
 
 Delivery: at-least-once. A batch's offsets are committed only once every hit (and dead letter) produced for
 it, and for every earlier batch, has been acknowledged by the broker: sent batches wait in order in a queue,
-and after each poll the longest prefix of fully acknowledged batches is committed (asynchronously; the
-commit of a later prefix covers one that was lost). Before partitions are given up in a rebalance, and at
-shutdown, the producer is flushed and everything acknowledged is committed synchronously. If a send fails,
-nothing more is committed: the fetcher rewinds to the last committed offsets and the reads are matched
-again. If the fetcher process dies, its partitions go back to the group and another fetcher is started.
-A crash replays the uncommitted reads too; because a hit's id is derived from the read id and the entry id,
-a replay produces the same hit ids, which downstream consumers drop. Malformed messages go to
-``cordon.dlq`` with the reason; the matcher never stops on bad input.
+and after each poll the longest prefix of fully acknowledged batches is committed (asynchronously; the commit
+of a later prefix covers one that was lost). Before partitions are given up in a rebalance, and at shutdown,
+the hits in flight are waited for (briefly) and everything acknowledged is committed synchronously. If a send
+fails, nothing more is committed: the fetcher rewinds to the last committed offsets and the reads are matched
+again. If the fetcher process dies, its partitions go back to the group and another fetcher is started. A
+crash replays the uncommitted reads too; because a hit's id is derived from the read id and the entry id, a
+replay produces the same hit ids, which downstream consumers drop. Malformed messages go to ``cordon.dlq``
+with the reason; the matcher never stops on bad input.
 """
 
 from __future__ import annotations
@@ -44,10 +46,9 @@ from datetime import datetime
 from types import FrameType
 from typing import Final, cast
 
-from kafka import KafkaProducer, OffsetAndMetadata, TopicPartition
+from kafka import OffsetAndMetadata, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
-from kafka.producer.future import FutureRecordMetadata
 from prometheus_client import Counter, Gauge, Histogram
 
 from cordon.errors import BrokerError
@@ -62,8 +63,8 @@ from cordon.events import (
     screened_read_fields,
     utc_now,
 )
-from cordon.kafka import KeyHashPartitioner, dead_letter, ensure_topics, wait_for_broker
-from edge.publisher import close_producer, make_producer
+from cordon.kafka import dead_letter, ensure_topics, wait_for_broker
+from cordon.kafka_batches import BatchPublisher, Delivery, OutRecord
 from stream.alerts import AlertDeduper
 from stream.camera_feed import CameraRegistryFollower
 from stream.core import HitRead, MatchPolicy, ReadColumns, ReadMatcher
@@ -94,8 +95,6 @@ READ_TO_HIT = Histogram(
 )
 
 
-_HITS_BATCH_BYTES: Final = 1 << 20
-"""Most bytes of hits in a partition's producer batch: hundreds of hits a request (one request at a time)."""
 _MAX_IN_FLIGHT: Final = 8
 """Most polled batches whose hits may be unacknowledged at once; beyond it the loop waits for the oldest."""
 _BUSY_POLL_S: Final = 0.005
@@ -109,22 +108,25 @@ _HAND_OVER_FLUSH_S: Final = 3.0
 
 @dataclass(slots=True)
 class _SentBatch:
-    """A matched batch whose hits and dead letters are with the producer; committed once all are acked."""
+    """A matched batch whose hits and dead letters are with the publisher; committed once all are acked."""
 
     offsets: dict[TopicPartition, OffsetAndMetadata]
     reads: int
     held_back: int = 0
-    futures: list[FutureRecordMetadata] = field(default_factory=list)
+    delivery: Delivery | None = None
     hit_kinds: list[str] = field(default_factory=list)
     captured: list[datetime] = field(default_factory=list)
 
     def acknowledged(self) -> bool:
-        """Whether every send is done; raises :class:`BrokerError` if one of them failed."""
-        for future in self.futures:
-            if not future.is_done:
-                return False
-            if future.failed():
-                raise BrokerError(f"hit not acknowledged; reads will be replayed: {future.exception}")
+        """Whether every record is acknowledged; raises :class:`BrokerError` if one of them failed."""
+        delivery = self.delivery
+        if delivery is None:
+            return True
+        if not delivery.done():
+            return False
+        error = delivery.error()
+        if error is not None:
+            raise BrokerError(f"hits not acknowledged; reads will be replayed: {error}") from error
         return True
 
 
@@ -196,7 +198,7 @@ class MatcherService:
         self._version_lock = threading.Lock()
         self._in_flight: deque[_SentBatch] = deque()
         self._consumer_in_use: ReadFetcher | None = None
-        self._producer: KafkaProducer | None = None
+        self._publisher: BatchPublisher | None = None
         # The indexes whose prefilters the fetcher may have used on batches still to come, by generation.
         self._prefiltered: dict[int, HotlistIndex] = {}
         self._generations = itertools.count(1)
@@ -252,15 +254,23 @@ class MatcherService:
             },
         )
 
-    def _make_producer(self) -> KafkaProducer:
-        """The producer of hits and dead letters (keys hashed in C: see ``KeyHashPartitioner``)."""
-        s = self.settings
-        return make_producer(
-            s.kafka_bootstrap,
-            client_id=s.instance_id,
-            partitioner=KeyHashPartitioner(),
-            batch_size=_HITS_BATCH_BYTES,
-        )
+    def _publishing(self) -> BatchPublisher:
+        """The publisher of hits and dead letters, started on first use (after a Kafka outage: again).
+
+        Raises
+        ------
+        BrokerError
+            Kafka is unavailable.
+        """
+        if self._publisher is None:
+            s = self.settings
+            self._publisher = BatchPublisher(s.kafka_bootstrap, client_id=s.instance_id).start()
+        return self._publisher
+
+    def _close_publisher(self, *, timeout_s: float = 0.0) -> None:
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            publisher.close(timeout_s=timeout_s)
 
     def _fetcher(self) -> ReadFetcher:
         s = self.settings
@@ -448,7 +458,6 @@ class MatcherService:
             self._stop_followers()
             return
         fetcher = self._consumer_in_use = self._fetcher()
-        self._producer = self._make_producer()
         log.info(
             "matcher started",
             extra={"instance": s.instance_id, "hotlist_version": self.hotlist_version, "pid": fetcher.pid},
@@ -479,17 +488,16 @@ class MatcherService:
                 except BrokerError as exc:
                     log.warning("Kafka unavailable; replaying the batch", extra={"error": str(exc)})
                     self._in_flight.clear()  # nothing of them is committed: they are consumed again
-                    close_producer(self._producer)
+                    self._close_publisher()  # the next batch with hits starts another
                     fetcher.rewind()
                     self.stop_event.wait(1.0)
-                    self._producer = self._make_producer()
         finally:
             self._stop_followers()
             with contextlib.suppress(FetcherGoneError):
                 self._finish_in_flight()
-            close_producer(self._producer, timeout_s=5.0)
+            self._close_publisher(timeout_s=_SHUTDOWN_FLUSH_S)
             fetcher.close()
-            self._consumer_in_use = self._producer = None
+            self._consumer_in_use = None
             log.info("matcher stopped", extra={"instance": s.instance_id})
 
     def _offer_prefilter(self, fetcher: ReadFetcher) -> None:
@@ -512,10 +520,14 @@ class MatcherService:
         fetcher.set_prefilter(ReadPrefilter(generation, index.prefilter(), self.matcher.policy))
 
     def _send_batch(self, batch: FetchedBatch) -> None:
-        """Match a fetched batch and hand its hits and dead letters to the producer, without waiting."""
-        s, producer = self.settings, self._producer
-        if producer is None:
-            raise RuntimeError("the matcher is not running")
+        """Match a fetched batch and hand its hits and dead letters to the publisher, without waiting.
+
+        Raises
+        ------
+        BrokerError
+            Kafka is unavailable (the batch is to be replayed).
+        """
+        s = self.settings
         sent = _SentBatch(
             offsets=dict(batch.next_offsets), reads=batch.records, held_back=batch.records - len(batch)
         )
@@ -527,21 +539,13 @@ class MatcherService:
         hits, dead = self._process_values(
             batch.values, batch.record, now=utc_now(), screened=batch.screened, index=index
         )
-        try:
-            for hit in hits:
-                sent.futures.append(
-                    producer.send(s.hits_topic, key=str(hit.alert_id).encode(), value=encode(hit))
-                )
-                sent.hit_kinds.append(hit.match_kind)
-                sent.captured.append(hit.captured_at)
-            for letter in dead:
-                sent.futures.append(producer.send(s.dlq_topic, key=letter.key, value=encode(letter)))
-            if sent.futures and 2 * batch.records < s.max_poll_records:
-                # A small batch: the matcher is caught up, so waiting for the acks costs no throughput, and
-                # flushing sends the hits now rather than after the producer's linger (read-to-hit latency).
-                producer.flush(timeout=_ACK_TIMEOUT_S)
-        except KafkaError as exc:
-            raise BrokerError(f"hits could not be sent; the batch will be replayed: {exc}") from exc
+        # Hits are keyed by alert: every sighting of an alert on one partition, in order.
+        records = [OutRecord(s.hits_topic, str(hit.alert_id).encode(), encode(hit)) for hit in hits]
+        records += [OutRecord(s.dlq_topic, letter.key, encode(letter)) for letter in dead]
+        sent.hit_kinds = [hit.match_kind for hit in hits]
+        sent.captured = [hit.captured_at for hit in hits]
+        if records:
+            sent.delivery = self._publishing().publish(records)  # sent at once: no linger
         self._in_flight.append(sent)
 
     def _settle(self, *, wait: bool = False) -> None:
@@ -567,11 +571,8 @@ class MatcherService:
 
     @staticmethod
     def _await(sent: _SentBatch, *, timeout_s: float) -> None:
-        try:
-            for future in sent.futures:
-                future.get(timeout=timeout_s)
-        except KafkaError as exc:
-            raise BrokerError(f"hits not acknowledged; reads will be replayed: {exc}") from exc
+        if sent.delivery is not None:
+            sent.delivery.wait(timeout_s)
 
     def _count(self, done: _SentBatch) -> None:
         """Metrics and counters of an acknowledged batch."""
@@ -594,17 +595,18 @@ class MatcherService:
     def _hand_over(self, partitions: set[TopicPartition], *, commit: bool) -> None:
         """Partitions are being taken away (the fetcher asks, see :class:`stream.fetcher.ReadFetcher`).
 
-        With ``commit``, flush the producer (briefly) and commit, asynchronously, the prefix of sent batches
-        that is acknowledged; then forget the offsets of ``partitions`` in the batches still waiting, which
-        their next owner replays from the last commit (same hit ids).
+        With ``commit``, wait (briefly) for the hits in flight and commit, asynchronously, the prefix of sent
+        batches that is acknowledged; then forget the offsets of ``partitions`` in the batches still waiting,
+        which their next owner replays from the last commit (same hit ids).
         """
-        consumer, producer, in_flight = self._consumer_in_use, self._producer, self._in_flight
-        if consumer is None or producer is None or not in_flight:
+        consumer, publisher, in_flight = self._consumer_in_use, self._publisher, self._in_flight
+        if consumer is None or not in_flight:
             return
         if commit:
             offsets: dict[TopicPartition, OffsetAndMetadata] = {}
             try:
-                producer.flush(timeout=_HAND_OVER_FLUSH_S)
+                if publisher is not None:
+                    publisher.flush(timeout_s=_HAND_OVER_FLUSH_S)
                 while in_flight and in_flight[0].acknowledged():
                     done = in_flight.popleft()
                     offsets.update(done.offsets)
@@ -618,16 +620,15 @@ class MatcherService:
                 sent.offsets.pop(partition, None)
 
     def _finish_in_flight(self) -> None:
-        """Flush the producer, wait for every sent batch and commit them synchronously (at shutdown).
+        """Wait for every sent batch's hits and commit the batches synchronously (at shutdown).
 
         On a send failure nothing more is committed, and the uncommitted reads are consumed again later.
         """
-        consumer, producer, in_flight = self._consumer_in_use, self._producer, self._in_flight
-        if consumer is None or producer is None or not in_flight:
+        consumer, in_flight = self._consumer_in_use, self._in_flight
+        if consumer is None or not in_flight:
             return
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         try:
-            producer.flush(timeout=_SHUTDOWN_FLUSH_S)
             while in_flight:
                 self._await(in_flight[0], timeout_s=_SHUTDOWN_FLUSH_S)
                 done = in_flight.popleft()

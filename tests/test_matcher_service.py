@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import json
 import logging
 import os
@@ -18,13 +20,12 @@ from pathlib import Path
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaError
-from kafka.producer.future import FutureProduceResult, FutureRecordMetadata
 
 import stream.service
 from cordon.broker import EmbeddedBroker
 from cordon.errors import BrokerError
 from cordon.events import DeadLetter, Heartbeat, HotlistEntry, HotlistHit, PlateRead, decode, encode, utc_now
+from cordon.kafka_batches import Delivery, OutRecord
 from stream.core import MatchPolicy, ReadMatcher
 from stream.fetcher import FetchedBatch, ReadPrefilter
 from stream.hotlist import HotlistVersion, next_version
@@ -217,6 +218,45 @@ def test_hotlist_update_reaches_running_matcher_and_replay_repeats_hit_ids(
     # comes out again unchanged, and no read gets two different hit ids for one entry.
     assert {h.hit_id for h in first_run} <= {h.hit_id for h in all_hits}, "a replay repeats the same hit ids"
     assert len({h.hit_id for h in all_hits}) == len({(h.read_id, h.entry.entry_id) for h in all_hits}) == 3
+
+
+def test_a_broker_crash_mid_stream_loses_no_hit(tmp_path: Path) -> None:
+    """Kafka dies (SIGKILL) under a running matcher and comes back: reads sent after it returns all hit.
+
+    The embedded broker keeps its data in memory, so what it held is gone: the hotlist (the matcher keeps
+    the version it has), the group's offsets, and the reads and hits of before. The matcher's consumer
+    rejoins and its publisher reconnects (or fails the batch, which is then replayed).
+    """
+    broker = EmbeddedBroker(log_path=tmp_path / "tansu.log").start()
+    try:
+        publish_version(broker.bootstrap, _version(1, [_entry("AB12CDE")]))
+        before = [make_read("AB12CDE", camera_id="cam-a580", seconds=i) for i in range(5)]
+        after = [make_read("AB12CDE", camera_id="cam-a580", seconds=10 + i) for i in range(10)]
+        with Running(MatcherService(_settings(broker), registry=REGISTRY)) as service:
+            _wait(lambda: service.hotlist_version == 1)
+            with contextlib.closing(KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")) as sender:
+                for read in before:
+                    _send(sender, encode(read))
+            _wait(lambda: service.hits_published >= len(before))
+            broker.kill()
+            time.sleep(2.0)  # long enough for the consumer and publisher to notice
+            broker.start()
+            with contextlib.closing(KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")) as sender:
+                for read in after:
+                    _send(sender, encode(read))
+            reader = TopicReader(broker.bootstrap, "cordon.hits")
+            try:
+                wanted = {read.read_id for read in after}
+                reader.read_until(lambda values: wanted <= {h.read_id for h in _hits(values)}, timeout_s=90)
+                hits = _hits(reader.values)
+            finally:
+                reader.close()
+            assert service.hotlist_version == 1
+        assert {h.read_id for h in hits} == wanted
+        # Replays write the same hit again, never a second hit for one read.
+        assert len({h.hit_id for h in hits}) == len(wanted)
+    finally:
+        broker.stop()
 
 
 def _assigned(log: Path) -> bool:
@@ -489,60 +529,47 @@ def test_a_member_joining_mid_stream_takes_partitions_and_no_read_is_lost(
 
 
 class _Commits:
-    """Stands in for the consumer and producer around the commit logic (a unit test; Tansu tests above)."""
+    """Stands in for the consumer around the commit logic (a unit test; Tansu tests above)."""
 
     def __init__(self) -> None:
         self.commits: list[dict[TopicPartition, int]] = []
-        self.flushes = 0
 
     def commit_async(self, offsets: dict[TopicPartition, OffsetAndMetadata], **_: object) -> None:
         self.commits.append({tp: o.offset for tp, o in offsets.items()})
 
-    def flush(self, **_: object) -> None:
-        self.flushes += 1
 
-
-def _future() -> FutureRecordMetadata:
-    """A send's future, not yet answered."""
-    return FutureRecordMetadata(FutureProduceResult(TopicPartition("cordon.hits", 0)), 0, -1, None, 0, 0, 0)
-
-
-def _sent(service: MatcherService, offsets: dict[int, int], sends: int) -> list[FutureRecordMetadata]:
-    futures = [_future() for _ in range(sends)]
+def _sent(service: MatcherService, offsets: dict[int, int], sends: int) -> concurrent.futures.Future[None]:
+    """A batch handed to the publisher with ``sends`` hits; its delivery's future, not yet answered."""
+    future: concurrent.futures.Future[None] = concurrent.futures.Future()
     sent = _SentBatch(
         offsets={TopicPartition("cordon.reads", p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()},
         reads=10,
-        futures=list(futures),
+        delivery=Delivery(future, sends) if sends else None,
         hit_kinds=["exact"] * sends,
         captured=[utc_now()] * sends,
     )
     service._in_flight.append(sent)
-    return futures
+    return future
 
 
 def test_only_a_prefix_of_acknowledged_batches_is_committed() -> None:
     service = MatcherService(MatcherSettings.load(metrics_port=None), registry=REGISTRY)
     fake = _Commits()
     service._consumer_in_use = fake
-    service._producer = fake
     first = _sent(service, {0: 100, 1: 50}, sends=2)
     second = _sent(service, {0: 200}, sends=1)
     _sent(service, {1: 90, 2: 10}, sends=0)  # a batch without hits: acknowledged as soon as it is sent
     fourth = _sent(service, {2: 20}, sends=1)
 
-    for future in second:
-        future.success(None)
+    second.set_result(None)
     service._settle()
     assert fake.commits == []  # the first batch still waits for an ack: nothing after it may be committed
-    first[0].success(None)
-    service._settle()
-    assert fake.commits == []
-    first[1].success(None)
+    first.set_result(None)
     service._settle()
     assert fake.commits == [{tp(0): 200, tp(1): 90, tp(2): 10}]  # the highest offsets of batches 1-3
     assert (service.reads_processed, service.hits_published) == (30, 3)
 
-    fourth[0].failure(KafkaError("broker gone"))
+    fourth.set_exception(BrokerError("broker gone"))
     with pytest.raises(BrokerError, match="replayed"):
         service._settle()
     assert len(fake.commits) == 1
@@ -552,9 +579,7 @@ def test_a_rebalance_commits_what_is_acknowledged_and_forgets_the_revoked_rest()
     service = MatcherService(MatcherSettings.load(metrics_port=None), registry=REGISTRY)
     fake = _Commits()
     service._consumer_in_use = fake
-    service._producer = fake
-    for future in _sent(service, {0: 100, 1: 50}, sends=1):
-        future.success(None)
+    _sent(service, {0: 100, 1: 50}, sends=1).set_result(None)
     _sent(service, {0: 200, 1: 70}, sends=1)  # not acknowledged when the partitions go
 
     service._hand_over({tp(0)}, commit=True)
@@ -640,22 +665,21 @@ class _PrefilterFetcher:
         self.prefilter_offered = prefilter.generation
 
 
-class _Producer(_Commits):
-    """A producer that keeps what is sent (and counts flushes, as :class:`_Commits` does)."""
+class _Publisher:
+    """A publisher that keeps what is published, and never acknowledges it (a unit test)."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.sent: list[tuple[bytes, bytes]] = []
+        self.sent: list[OutRecord] = []
 
-    def send(self, _topic: str, *, key: bytes, value: bytes) -> FutureRecordMetadata:
-        self.sent.append((key, value))
-        return _future()
+    def publish(self, records: list[OutRecord]) -> Delivery:
+        self.sent.extend(records)
+        return Delivery(concurrent.futures.Future(), len(records))
 
 
 def test_a_batch_held_back_with_an_older_prefilter_is_matched_against_that_index() -> None:
     """Reads left behind by version 1's prefilter might match version 2: the batch is matched against 1."""
     service = MatcherService(MatcherSettings.load(metrics_port=None), registry=REGISTRY)
-    fetcher, producer = _PrefilterFetcher(), _Producer()
+    fetcher, publisher = _PrefilterFetcher(), _Publisher()
     v1 = HotlistIndex.build([_entry("AB12CDE")], version=1)
     v2 = HotlistIndex.build([_entry("WX64TRB")], version=2)
     service.matcher.index = v1
@@ -673,13 +697,13 @@ def test_a_batch_held_back_with_an_older_prefilter_is_matched_against_that_index
     service._offer_prefilter(fetcher)  # type: ignore[arg-type]
     assert [(p.generation, p.hotlist.version) for p in fetcher.offered] == [(1, 1), (2, 2)]
     service._consumer_in_use = fetcher  # type: ignore[assignment]
-    service._producer = producer
+    service._publisher = publisher  # type: ignore[assignment]
     assert service.hotlist_version == 2  # nothing taken up by the fetcher yet: the index in use
     fetcher.prefilter_applied = 1
     assert service.hotlist_version == 1  # reads consumed now are still matched against version 1
     service._send_batch(held_back)
 
-    (hit,) = [decode(value) for _, value in producer.sent]
+    (hit,) = [decode(record.value) for record in publisher.sent]
     assert isinstance(hit, HotlistHit)
     assert (hit.plate_read, hit.hotlist_version) == ("AB12CDE", 1)
     assert service._in_flight[0].reads == 2  # both reads are counted (and committed) with the batch

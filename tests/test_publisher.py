@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-import zlib
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from cordon.broker import EmbeddedBroker
 from cordon.events import PlateRead, decode, encode
-from cordon.kafka import KeyHashPartitioner
 from edge.publisher import SpoolPublisher
 from edge.spool import Spool
 from tests.conftest import TopicReader, make_read
@@ -84,26 +80,3 @@ def test_broker_outage_loses_nothing_and_keeps_order(tmp_path: Path) -> None:
         stop.set()
         thread.join(timeout=30)
         broker.stop()
-
-
-class _Cluster:
-    def __init__(self, partitions: set[int]) -> None:
-        self.partitions = partitions
-
-    def partitions_for_topic(self, _topic: str) -> set[int]:
-        return self.partitions
-
-
-@settings(max_examples=200, deadline=None)
-@given(key=st.binary(max_size=64), count=st.integers(1, 32))
-def test_key_hash_partitioner_puts_each_key_on_one_partition(key: bytes, count: int) -> None:
-    partitioner, cluster = KeyHashPartitioner(), _Cluster(set(range(count)))
-    chosen = partitioner.partition("cordon.hits", None, key, None, None, cluster)
-    assert chosen == zlib.crc32(key) % count
-    assert partitioner.partition("cordon.hits", None, key, None, None, _Cluster(set(range(count)))) == chosen
-    assert partitioner.partition("cordon.hits", None, None, None, None, cluster) in cluster.partitions
-
-
-def test_key_hash_partitioner_names_a_topic_it_does_not_know() -> None:
-    with pytest.raises(ValueError, match=r"cordon\.nowhere"):
-        KeyHashPartitioner().partition("cordon.nowhere", None, b"k", None, None, _Cluster(set()))
