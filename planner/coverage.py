@@ -1969,6 +1969,23 @@ def _run_scipy(arrays: _Arrays, constant: float, time_limit_s: float, gap: float
     )
 
 
+def _quiet_highs(highspy: Any) -> Any:
+    """A ``highspy.Highs`` that prints nothing, not even HiGHS's banner.
+
+    ``highspy.Highs()`` sets up its callbacks while constructing, and that prints the banner (the first time
+    in a process, from C++, to the process's standard output: past ``sys.stdout``, into a CLI's JSON), before
+    any option can be set. Output is turned off just before that set-up. Should highspy change how it
+    constructs, the banner may come back; nothing else changes.
+    """
+
+    class QuietHighs(highspy.Highs):  # type: ignore[misc]
+        def enableCallbacks(self) -> Any:  # noqa: N802 - highspy's name
+            self.setOptionValue("output_flag", False)
+            return super().enableCallbacks()
+
+    return QuietHighs()
+
+
 def _run_highspy(
     arrays: _Arrays, constant: float, time_limit_s: float, gap: float, start: FloatArray | None
 ) -> _Outcome:
@@ -1994,7 +2011,7 @@ def _run_highspy(
     lp.integrality_ = [
         highspy.HighsVarType.kInteger if v else highspy.HighsVarType.kContinuous for v in arrays.integrality
     ]
-    h = highspy.Highs()  # type: ignore[no-untyped-call]  # its __init__ is not annotated
+    h = _quiet_highs(highspy)
     try:
         h.setOptionValue("output_flag", False)
         h.setOptionValue("time_limit", float(time_limit_s))

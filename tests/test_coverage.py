@@ -10,6 +10,8 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -872,3 +874,19 @@ def test_knowsley_existing_cameras_stay_and_the_plan_builds_on_them(
     assert exact.objective is not None
     assert exact.objective <= free.dual_bound + EPS
     assert all(e.existing for e in explain_sites(with_existing, exact.sites)[:5])
+
+
+def test_solving_with_highspy_prints_nothing() -> None:
+    """HiGHS's banner (printed from C++, once a process) must not reach stdout, e.g. a CLI's JSON."""
+    script = (
+        "import numpy as np\n"
+        "from planner.coverage import Budget, CandidateSites, build_coverage, solve_milp\n"
+        "sites = CandidateSites.from_xy(np.array([[0.0, 0.0], [100.0, 0.0]]))\n"
+        "problem = build_coverage(np.array([[0.0, 1.0], [100.0, 1.0]]), np.ones(2), sites, 10.0)\n"
+        "result = solve_milp(problem, Budget(cameras=1), time_limit_s=10, engine='highspy')\n"
+        "print('objective', result.objective)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout == "objective 1.0\n"
