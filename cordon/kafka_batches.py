@@ -41,7 +41,7 @@ _MAX_BATCH_BYTES: Final = 1 << 20
 
 
 class OutRecord(NamedTuple):
-    """A record to publish: its topic, key (None: a partition at random) and value."""
+    """A record to publish: its topic, key (None: placed by its value, :func:`key_partition`) and value."""
 
     topic: str
     key: bytes | None

@@ -2011,9 +2011,8 @@ def _run_highspy(
     lp.integrality_ = [
         highspy.HighsVarType.kInteger if v else highspy.HighsVarType.kContinuous for v in arrays.integrality
     ]
-    h = _quiet_highs(highspy)
+    h = _quiet_highs(highspy)  # output off
     try:
-        h.setOptionValue("output_flag", False)
         h.setOptionValue("time_limit", float(time_limit_s))
         h.setOptionValue("mip_rel_gap", float(gap))
         h.passModel(lp)

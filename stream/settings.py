@@ -68,10 +68,10 @@ class MatcherSettings(RoleSettings):
         default=5_000,
         ge=1,
         le=50_000,
-        description="Most reads per batch; one flush and one commit per batch. A poll costs the fetcher "
-        "process a few ms whatever its size (hand-overs to kafka-python's network thread), so batches of "
-        "2,000 fall behind; batches of 10,000 cost more CPU a read than 5,000 (on the matcher benchmark, "
-        "fetcher 1.0 vs 0.9 s a run). A caught-up matcher's batches are small anyway.",
+        description="Most reads per batch; one publish of hits and one commit per batch. A poll costs the "
+        "fetcher process a few ms whatever its size (hand-overs to kafka-python's network thread), so "
+        "batches of 2,000 fall behind; batches of 10,000 cost more CPU a read than 5,000 (on the matcher "
+        "benchmark, fetcher 1.0 vs 0.9 s a run). A caught-up matcher's batches are small anyway.",
     )
     hotlist_load_timeout_s: float = Field(
         default=600.0, ge=1.0, le=7200.0, description="Longest wait for the current hotlist at start-up, s."
