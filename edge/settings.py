@@ -118,6 +118,12 @@ class TrackerSettings(_Strict):
     repeat_suppression_s: float = Field(
         default=10.0, ge=0.0, le=600.0, description="Same plate again within this long is the same pass, s."
     )
+    duplicate_overlap: float = Field(
+        default=0.7,
+        gt=0.0,
+        le=1.0,
+        description="Two boxes in one frame are one plate if this share of the smaller is in the other.",
+    )
 
 
 class EdgeSettings(RoleSettings):

@@ -23,7 +23,7 @@ from typing import Literal, TypeAlias
 from cordon.events import BBox
 from edge.detections import Sighting
 
-__all__ = ["Motion", "PlatePass", "PlateTracker", "text_similarity", "vote_plate"]
+__all__ = ["Motion", "PlatePass", "PlateTracker", "drop_duplicate_sightings", "text_similarity", "vote_plate"]
 
 Motion: TypeAlias = Literal["up", "down", "left", "right"]
 """Dominant motion of a plate in the image; ``down`` is towards the bottom of the frame."""
@@ -175,6 +175,41 @@ def _iou(a: BBox, b: BBox) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def _overlap(a: BBox, b: BBox) -> float:
+    """Share of the smaller box's area that lies inside the other box, 0..1."""
+    inter_w = min(a.x2, b.x2) - max(a.x1, b.x1)
+    inter_h = min(a.y2, b.y2) - max(a.y1, b.y1)
+    if inter_w <= 0 or inter_h <= 0:
+        return 0.0
+    smaller = min((a.x2 - a.x1) * (a.y2 - a.y1), (b.x2 - b.x1) * (b.y2 - b.y1))
+    return inter_w * inter_h / smaller if smaller > 0 else 0.0
+
+
+def drop_duplicate_sightings(frame: Sequence[Sighting], min_overlap: float) -> list[Sighting]:
+    """Keep one sighting per plate of one frame: drop any that mostly overlaps a more confident one.
+
+    The plate detector can return two boxes for one plate, e.g. the plate and a looser box around it, and
+    their IoU can be too low for its own non-maximum suppression (0.34 was seen on a near plate). Two boxes
+    are one plate when at least ``min_overlap`` of the smaller box lies inside the other; two real plates
+    never overlap like that. Sightings are taken by :attr:`Detection.confidence`, best first, ties in the
+    given order, and the survivors are returned in the given order.
+
+    Parameters
+    ----------
+    frame
+        Sightings of one frame.
+    min_overlap
+        Share of the smaller box's area, 0..1, from which two sightings count as one plate.
+    """
+    order = sorted(range(len(frame)), key=lambda i: -frame[i].detection.confidence)
+    kept: list[int] = []
+    for i in order:
+        box = frame[i].detection.bbox
+        if all(_overlap(box, frame[k].detection.bbox) < min_overlap for k in kept):
+            kept.append(i)
+    return [frame[i] for i in sorted(kept)]
+
+
 def _motion(sightings: Sequence[Sighting], min_motion: float) -> Motion | None:
     (x0, y0) = _centre(sightings[0].detection.bbox)
     (x1, y1) = _centre(sightings[-1].detection.bbox)
@@ -189,6 +224,9 @@ def _motion(sightings: Sequence[Sighting], min_motion: float) -> Motion | None:
 
 class PlateTracker:
     """Links one camera's plate sightings into tracks and returns one :class:`PlatePass` per vehicle.
+
+    Duplicate boxes of one plate in one frame are dropped first (:func:`drop_duplicate_sightings` with
+    ``duplicate_overlap``), so one plate never feeds two tracks at once.
 
     A new sighting may join an open track only if both hold:
 
@@ -229,6 +267,9 @@ class PlateTracker:
         Window of the repeat suppression, seconds.
     min_motion
         Least centre displacement, first to last sighting, that counts as motion, in plate widths.
+    duplicate_overlap
+        Two sightings of one frame are one plate when this share of the smaller box, 0..1, lies inside the
+        other; the less confident one is dropped.
 
     Notes
     -----
@@ -246,6 +287,7 @@ class PlateTracker:
         min_sightings: int = 2,
         repeat_suppression_s: float = 10.0,
         min_motion: float = 0.5,
+        duplicate_overlap: float = 0.7,
     ) -> None:
         problems = [
             f"{name}={value!r} must be {rule}"
@@ -257,6 +299,7 @@ class PlateTracker:
                 ("min_sightings", min_sightings, min_sightings >= 1, ">= 1"),
                 ("repeat_suppression_s", repeat_suppression_s, repeat_suppression_s >= 0, ">= 0"),
                 ("min_motion", min_motion, min_motion >= 0, ">= 0"),
+                ("duplicate_overlap", duplicate_overlap, 0 < duplicate_overlap <= 1, "within (0, 1]"),
             )
             if not ok
         ]
@@ -269,6 +312,7 @@ class PlateTracker:
         self.min_sightings = min_sightings
         self.repeat_suppression_s = repeat_suppression_s
         self.min_motion = min_motion
+        self.duplicate_overlap = duplicate_overlap
         self._tracks: list[_Track] = []
         self._next_id = 0
         self._recent: dict[str, datetime] = {}  # voted text -> last sighting of its latest pass or fragment
@@ -312,7 +356,7 @@ class PlateTracker:
         )
         for (captured_at, _), frame in groupby(usable, key=lambda s: (s.captured_at, s.frame_index)):
             ended += self._expire(captured_at)
-            self._associate(list(frame))
+            self._associate(drop_duplicate_sightings(list(frame), self.duplicate_overlap))
         ended += self._expire(now)
         passes = self._finish(ended)
         self._prune(now)

@@ -92,6 +92,7 @@ class CameraPipeline:
             min_sightings=settings.tracker.min_sightings,
             repeat_suppression_s=settings.tracker.repeat_suppression_s,
             min_motion=settings.tracker.min_motion_plate_widths,
+            duplicate_overlap=settings.tracker.duplicate_overlap,
         )
         self.jpeg_quality = settings.crop_jpeg_quality
         self.skip_edge_plates = settings.skip_plates_at_frame_edge

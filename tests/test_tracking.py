@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import edge.tracking
 from cordon.events import BBox
 from edge.detections import Detection, Sighting
-from edge.tracking import PlatePass, PlateTracker, text_similarity, vote_plate
+from edge.tracking import PlatePass, PlateTracker, drop_duplicate_sightings, text_similarity, vote_plate
 
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 PLATE_W, PLATE_H = 120, 30
@@ -65,6 +65,7 @@ def test_public_api_is_pinned() -> None:
         "Motion",
         "PlatePass",
         "PlateTracker",
+        "drop_duplicate_sightings",
         "text_similarity",
         "vote_plate",
     }
@@ -329,6 +330,84 @@ def test_tracking_is_deterministic() -> None:
     assert run(PlateTracker(), frames, end=5) == run(PlateTracker(), frames, end=5)
 
 
+def boxed(text: str, t: float, box: tuple[int, int, int, int], detector: float, frame: int) -> Sighting:
+    detection = Detection(
+        bbox=BBox(x1=box[0], y1=box[1], x2=box[2], y2=box[3]),
+        text=text,
+        char_confidences=(0.9,) * len(text),
+        detector_confidence=detector,
+    )
+    return Sighting(detection=detection, captured_at=at(t), frame_index=frame)
+
+
+# Boxes the real detector returned for one approaching plate (SN68WPU in the edge end-to-end test's video,
+# frames 620-642): from frame 626 on, a second, looser box around the plate, IoU about 0.34 with the tight.
+SEEN = [
+    (620, [(708, 358, 935, 410, 0.85)]),
+    (625, [(714, 420, 947, 472, 0.89)]),
+    (626, [(710, 432, 946, 486, 0.74), (689, 418, 1038, 524, 0.43)]),
+    (627, [(650, 424, 1042, 537, 0.75), (709, 446, 948, 503, 0.42)]),
+    (628, [(711, 461, 950, 513, 0.67), (650, 434, 1046, 551, 0.59)]),
+    (630, [(661, 467, 1032, 584, 0.58), (714, 487, 956, 540, 0.50)]),
+    (631, [(715, 502, 960, 555, 0.54), (683, 485, 1038, 595, 0.42)]),
+    (633, [(656, 510, 1055, 630, 0.69), (716, 533, 961, 584, 0.60)]),
+    (635, [(617, 526, 1063, 651, 0.67), (714, 560, 966, 617, 0.50)]),
+    (638, [(627, 558, 1065, 688, 0.60), (715, 606, 977, 663, 0.41)]),
+    (640, [(719, 639, 981, 696, 0.55), (685, 610, 1073, 719, 0.45)]),
+    (642, [(719, 672, 985, 719, 0.79), (710, 622, 1053, 719, 0.49)]),
+]
+
+
+def test_a_second_box_around_the_same_plate_does_not_split_the_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    frames = [(n / 25, [boxed("SN68WPU", n / 25, b[:4], b[4], n) for b in boxes]) for n, boxes in SEEN]
+    tracker = PlateTracker(min_motion=0.2)
+    (plate_pass,) = run(tracker, frames, end=40)
+    assert (len(plate_pass.sightings), plate_pass.motion, tracker.suppressed) == (len(SEEN), "down", 0)
+    # The better box of each frame is the one kept.
+    assert [s.detection.detector_confidence for s in plate_pass.sightings] == [b[0][4] for _, b in SEEN]
+    # Without dropping duplicates the looser boxes start a second track. Repeat suppression then publishes
+    # whichever track ends first: live, that was once a 3-sighting fragment too short to give a direction.
+    monkeypatch.setattr(edge.tracking, "drop_duplicate_sightings", lambda frame, _: list(frame))
+    split = PlateTracker(min_motion=0.2)
+    passes = run(split, frames, end=40)
+    assert (len(passes), split.suppressed) == (1, 1), "two tracks for one plate"
+
+
+def test_plates_side_by_side_are_not_duplicates() -> None:
+    frame = [sighting("AB12CDE", 0.0, x=300), sighting("XY34ZZW", 0.0, x=300 + PLATE_W * 0.8)]
+    assert drop_duplicate_sightings(frame, 0.7) == frame
+
+
+boxes = st.tuples(st.integers(0, 1200), st.integers(0, 680), st.integers(4, 400), st.integers(4, 120)).map(
+    lambda b: (b[0], b[1], b[0] + b[2], b[1] + b[3])
+)
+
+
+@given(
+    st.lists(st.tuples(boxes, st.floats(0.05, 1.0)), max_size=8),
+    st.floats(0.05, 1.0),
+)
+def test_dropping_duplicates_keeps_the_best_and_leaves_no_overlap(
+    found: list[tuple[tuple[int, int, int, int], float]], min_overlap: float
+) -> None:
+    frame = [boxed("AB12CDE", 0.0, box, detector, 0) for box, detector in found]
+    kept = drop_duplicate_sightings(frame, min_overlap)
+    kept_ids = [id(s) for s in kept]
+    assert [id(s) for s in frame if id(s) in kept_ids] == kept_ids, "a subset, in the given order"
+    if frame:
+        assert max(s.detection.confidence for s in kept) == max(s.detection.confidence for s in frame)
+    for i, a in enumerate(kept):
+        for b in kept[i + 1 :]:
+            assert edge.tracking._overlap(a.detection.bbox, b.detection.bbox) < min_overlap
+    for dropped in (s for s in frame if id(s) not in kept_ids):
+        assert any(
+            edge.tracking._overlap(dropped.detection.bbox, k.detection.bbox) >= min_overlap
+            and k.detection.confidence >= dropped.detection.confidence
+            for k in kept
+        ), "only a sighting that a better one covers is dropped"
+    assert [id(s) for s in drop_duplicate_sightings(kept, min_overlap)] == kept_ids
+
+
 @pytest.mark.parametrize(
     ("options", "name"),
     [
@@ -339,6 +418,7 @@ def test_tracking_is_deterministic() -> None:
         ({"min_sightings": 0}, "min_sightings"),
         ({"repeat_suppression_s": -1.0}, "repeat_suppression_s"),
         ({"min_motion": -0.1}, "min_motion"),
+        ({"duplicate_overlap": 0.0}, "duplicate_overlap"),
     ],
 )
 def test_bad_options_are_rejected_by_name(options: dict[str, float], name: str) -> None:
