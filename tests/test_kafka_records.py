@@ -95,11 +95,26 @@ def _fetch(
 
 
 def _take(
-    kind: Callable[..., Fetcher.PartitionRecords], data: bytes, fetch_offset: int, **options: object
-) -> tuple[list[ConsumerRecord], int, int]:
+    kind: Callable[..., Fetcher.PartitionRecords],
+    data: bytes,
+    fetch_offset: int,
+    sizes: list[int | None] | None = None,
+    **options: object,
+) -> list[tuple[list[ConsumerRecord] | str, int, int, bool]]:
+    """Per ``take`` of ``sizes`` (default: one of all): records or error, position, count, undrained."""
     records = kind(fetch_offset, TP, MemoryRecords(data), **options)
-    taken = records.take()
-    return taken, records.next_fetch_offset, records.records_read
+    out: list[tuple[list[ConsumerRecord] | str, int, int, bool]] = []
+    for size in [None] if sizes is None else sizes:
+        if not records:  # drained: kafka-python's fetcher takes no more
+            break
+        try:
+            taken: list[ConsumerRecord] | str = records.take(size)
+        except CorruptRecordError as exc:
+            taken = type(exc).__name__
+        # The count feeds kafka-python's metrics when drained; before that, it is counted as the records go.
+        count = records.records_read if not records else -1
+        out.append((taken, records.next_fetch_offset, count, bool(records)))
+    return out
 
 
 @settings(max_examples=200, deadline=None)
@@ -121,6 +136,28 @@ def test_compiled_records_are_kafka_pythons(
     assert compiled == _take(Fetcher.PartitionRecords, data, 1_000 + skip)
     complete = len(list(iter(MemoryRecords(data).next_batch, None)))
     assert CompiledPartitionRecords.compiled_batches - before == complete
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    batches=st.lists(_batch, min_size=1, max_size=4),
+    skip=st.integers(min_value=0, max_value=25),
+    sizes=st.lists(st.integers(min_value=1, max_value=30), min_size=1, max_size=8),
+    corrupt=st.none() | st.integers(min_value=0, max_value=3),
+)
+def test_takes_of_any_size_are_kafka_pythons(
+    batches: list[_Batch], skip: int, sizes: list[int], corrupt: int | None
+) -> None:
+    """Records, positions and counts agree take by take, also with a corrupt batch among good ones."""
+    parts = [_fetch([batch], base=1_000 + 100 * i) for i, batch in enumerate(batches)]
+    if corrupt is not None and corrupt < len(parts):
+        broken = bytearray(parts[corrupt])
+        broken[-1] ^= 0xFF  # inside the last record: the CRC no longer matches
+        parts[corrupt] = bytes(broken)
+    data = b"".join(parts)
+    takes: list[int | None] = [*sizes, None, None]
+    compiled = _take(CompiledPartitionRecords, data, 1_000 + skip, takes)
+    assert compiled == _take(Fetcher.PartitionRecords, data, 1_000 + skip, takes)
 
 
 @pytest.mark.parametrize(
@@ -147,7 +184,7 @@ def test_a_corrupt_batch_raises_as_kafka_python_does() -> None:
     data[-5] ^= 0xFF  # inside the records: the CRC no longer matches
     for kind in (CompiledPartitionRecords, Fetcher.PartitionRecords):
         with pytest.raises(CorruptRecordError, match="crc"):
-            _take(kind, bytes(data), 1_000)
+            kind(1_000, TP, MemoryRecords(bytes(data))).take()
 
 
 def test_a_consumer_on_a_real_broker_reads_the_same_records(broker: EmbeddedBroker) -> None:
