@@ -57,7 +57,15 @@ from cordon.logs import LogFormat, configure_logging
 from stream.core import MatchPolicy, ReadColumns, ReadView, screened_reads
 from stream.matching import HotlistPrefilter
 
-__all__ = ["FetchedBatch", "FetcherConfig", "FetcherGoneError", "ReadFetcher", "ReadPrefilter"]
+__all__ = [
+    "YOUNG_COLLECTION_THRESHOLD",
+    "FetchedBatch",
+    "FetcherConfig",
+    "FetcherGoneError",
+    "ReadFetcher",
+    "ReadPrefilter",
+    "space_young_collections",
+]
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +241,23 @@ class FetcherConfig:
 # --- The child process --------------------------------------------------------------------------------------
 
 
+YOUNG_COLLECTION_THRESHOLD: Final = 50_000
+"""Allocations between young collections in the matcher's processes (Python's default: 700)."""
+
+
+def space_young_collections() -> None:
+    """Collect the youngest generation every :data:`YOUNG_COLLECTION_THRESHOLD` allocations, not 700.
+
+    A poll makes a tuple for each of its thousands of records, and they live until the batch is sent: with
+    the default, the collector walks them again and again while they are made. Measured on a 5,000-record
+    poll of plate reads (frozen heap): 1.6 us a record to take them with the default, 0.9 with this, the same
+    as with the collector off. Cycles are still collected, a little later; the older generations' thresholds
+    are left as they are.
+    """
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, middle, old)
+
+
 def _die_with_parent() -> None:
     """Ask Linux to kill this process when the thread that started it ends (no effect elsewhere)."""
     with contextlib.suppress(OSError, AttributeError):
@@ -373,7 +398,8 @@ def _child_main(config: FetcherConfig, conn: Connection) -> None:
     # What exists now lives as long as the process: keep it out of the collector's full walks, which would
     # otherwise scan every imported module's objects several times a second (a poll makes many objects).
     gc.freeze()
-    child.send("started")
+    space_young_collections()
+    child.send("started", gc.get_threshold())
     credit, epoch, seq = config.batches_ahead, 0, 0
     prefilter: ReadPrefilter | None = None
     try:
@@ -461,6 +487,8 @@ class ReadFetcher:
         """Generation of the last :class:`ReadPrefilter` sent to the child."""
         self.prefilter_applied: int | None = None
         """Generation of the last :class:`ReadPrefilter` the child took up (later batches: it or newer)."""
+        self.child_gc_threshold: tuple[int, ...] | None = None
+        """The child's garbage-collector thresholds (``gc.get_threshold()``), as it reported them at start."""
 
     def start(self) -> ReadFetcher:
         """Start the child and wait until its consumer exists (it joins the group on its first poll)."""
@@ -479,6 +507,7 @@ class ReadFetcher:
                 self.close()
                 raise BrokerError(f"the fetcher process did not start within {_START_TIMEOUT_S:g} s")
             if message[0] == "started":
+                self.child_gc_threshold = tuple(message[1])
                 return self
             if message[0] == "failed":
                 self.close()

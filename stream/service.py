@@ -68,7 +68,14 @@ from cordon.kafka_batches import BatchPublisher, Delivery, OutRecord
 from stream.alerts import AlertDeduper
 from stream.camera_feed import CameraRegistryFollower
 from stream.core import HitRead, MatchPolicy, ReadColumns, ReadMatcher
-from stream.fetcher import FetchedBatch, FetcherConfig, FetcherGoneError, ReadFetcher, ReadPrefilter
+from stream.fetcher import (
+    FetchedBatch,
+    FetcherConfig,
+    FetcherGoneError,
+    ReadFetcher,
+    ReadPrefilter,
+    space_young_collections,
+)
 from stream.hotlist import HotlistVersion
 from stream.hotlist_feed import HotlistFollower
 from stream.matching import HotlistIndex, Match
@@ -133,12 +140,15 @@ class _SentBatch:
 def _freeze_what_lives() -> None:
     """Collect, then move every object alive out of the garbage collector's full walks (``gc.freeze``).
 
+    Young collections are spaced too (:func:`stream.fetcher.space_young_collections`).
+
     Called once a hotlist version is in use: what exists then (modules, the index, the service) lives until
     the next version at least. Batches of thousands of reads keep many objects alive across young
     collections, so full collections come often; without this each of them walks all the process holds.
     """
     gc.collect()
     gc.freeze()
+    space_young_collections()
 
 
 def _return_free_memory() -> None:

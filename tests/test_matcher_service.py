@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -27,7 +28,14 @@ from cordon.errors import BrokerError
 from cordon.events import DeadLetter, Heartbeat, HotlistEntry, HotlistHit, PlateRead, decode, encode, utc_now
 from cordon.kafka_batches import Delivery, OutRecord
 from stream.core import MatchPolicy, ReadMatcher
-from stream.fetcher import FetchedBatch, ReadPrefilter
+from stream.fetcher import (
+    YOUNG_COLLECTION_THRESHOLD,
+    FetchedBatch,
+    FetcherConfig,
+    ReadFetcher,
+    ReadPrefilter,
+    space_young_collections,
+)
 from stream.hotlist import HotlistVersion, next_version
 from stream.hotlist_feed import publish_version, read_latest_version
 from stream.matching import HotlistIndex
@@ -711,3 +719,23 @@ def test_a_batch_held_back_with_an_older_prefilter_is_matched_against_that_index
     service._offer_prefilter(fetcher)  # type: ignore[arg-type]
     assert list(service._prefiltered) == [2]  # no batch can come with generation 1 any more
     assert service.hotlist_version == 2
+
+
+def test_the_matcher_processes_space_their_young_collections(broker: EmbeddedBroker) -> None:
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        space_young_collections()
+        assert gc.get_threshold() == (YOUNG_COLLECTION_THRESHOLD, 10, 10)
+    finally:
+        gc.set_threshold(*before)
+    config = FetcherConfig(
+        topic="cordon.reads",
+        consumer={"bootstrap_servers": broker.bootstrap, "group_id": f"gc-{uuid.uuid4().hex[:8]}"},
+    )
+    fetcher = ReadFetcher(config).start()
+    try:
+        assert fetcher.child_gc_threshold is not None
+        assert fetcher.child_gc_threshold[0] == YOUNG_COLLECTION_THRESHOLD
+    finally:
+        fetcher.close()
