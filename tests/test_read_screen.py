@@ -148,6 +148,55 @@ def test_the_screen_never_accepts_what_decode_rejects(
         assert screened == (decoded.plate, decoded.confidence)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    reads=st.lists(plate_reads(text=plain), max_size=4),
+    mutated=st.lists(
+        st.tuples(plate_reads(text=plain), st.lists(_mutations(), min_size=1, max_size=3)), max_size=3
+    ),
+    data=st.data(),
+)
+def test_a_batch_with_broken_reads_is_screened_as_its_reads_are_one_by_one(
+    reads: list[PlateRead], mutated: list[tuple[PlateRead, list[tuple[str, int, bytes]]]], data: st.DataObject
+) -> None:
+    values: list[bytes | None] = [encode(read) for read in reads]
+    values += [_mutated(read, edits) for read, edits in mutated]
+    values = data.draw(st.permutations(values))
+    assert screen_plate_reads(values) == [screen_plate_reads([value])[0] for value in values]
+
+
+@pytest.mark.parametrize(
+    ("what", "old", "new"),
+    [
+        ("a lowercase plate", b'"plate":"AB12CDE"', b'"plate":"ab12cde"'),
+        ("a plate with a space", b'"plate":"AB12CDE"', b'"plate":"AB12 DE"'),
+        ("confidences for another length", b'"char_confidences":[0.9,', b'"char_confidences":['),
+        ("a box with x2 before x1", b'"x2":220', b'"x2":10'),
+        ("a box with y2 before y1", b'"y2":230', b'"y2":10'),
+        ("a crop with unused bits set", b'"crop_jpeg":null', b'"crop_jpeg":"_x=="'),
+    ],
+)
+def test_a_read_breaking_a_rule_is_not_screened_and_the_rest_of_its_batch_is(
+    what: str, old: bytes, new: bytes
+) -> None:
+    read = make_read("AB12CDE").model_copy(
+        update={"char_confidences": (0.9,) * 7, "bbox": BBox(x1=100, y1=200, x2=220, y2=230)}
+    )
+    good = encode(read)
+    assert old in good, what
+    broken = good.replace(old, new, 1)
+    assert screen_plate_reads([good, broken, good]) == [
+        ("AB12CDE", read.confidence),
+        None,
+        ("AB12CDE", read.confidence),
+    ]
+    if (
+        "crop" not in what
+    ):  # decode rejects these too (a crop's base64 is one of the screen's stricter corners)
+        with pytest.raises(EventDecodeError):
+            decode(broken)
+
+
 def _replace(read: PlateRead, old: bytes, new: bytes) -> bytes:
     value = encode(read)
     assert old in value
