@@ -165,24 +165,28 @@ def _centre(box: BBox) -> tuple[float, float]:
     return (box.x1 + box.x2) / 2.0, (box.y1 + box.y2) / 2.0
 
 
-def _iou(a: BBox, b: BBox) -> float:
+def _area(box: BBox) -> int:
+    return (box.x2 - box.x1) * (box.y2 - box.y1)
+
+
+def _intersection(a: BBox, b: BBox) -> int:
+    """Area the two boxes share, pixels (0 if they do not overlap)."""
     inter_w = min(a.x2, b.x2) - max(a.x1, b.x1)
     inter_h = min(a.y2, b.y2) - max(a.y1, b.y1)
-    if inter_w <= 0 or inter_h <= 0:
-        return 0.0
-    inter = inter_w * inter_h
-    union = (a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter
-    return inter / union if union > 0 else 0.0
+    return inter_w * inter_h if inter_w > 0 and inter_h > 0 else 0
+
+
+def _iou(a: BBox, b: BBox) -> float:
+    inter = _intersection(a, b)
+    union = _area(a) + _area(b) - inter
+    return inter / union if inter and union > 0 else 0.0
 
 
 def _overlap(a: BBox, b: BBox) -> float:
     """Share of the smaller box's area that lies inside the other box, 0..1."""
-    inter_w = min(a.x2, b.x2) - max(a.x1, b.x1)
-    inter_h = min(a.y2, b.y2) - max(a.y1, b.y1)
-    if inter_w <= 0 or inter_h <= 0:
-        return 0.0
-    smaller = min((a.x2 - a.x1) * (a.y2 - a.y1), (b.x2 - b.x1) * (b.y2 - b.y1))
-    return inter_w * inter_h / smaller if smaller > 0 else 0.0
+    inter = _intersection(a, b)
+    smaller = min(_area(a), _area(b))
+    return inter / smaller if inter and smaller > 0 else 0.0
 
 
 def drop_duplicate_sightings(frame: Sequence[Sighting], min_overlap: float) -> list[Sighting]:
