@@ -115,7 +115,17 @@ from rich.progress import (
 from rich.table import Table
 
 from cordon.broker import EmbeddedBroker
-from cordon.events import BBox, Direction, HotlistEntry, HotlistHit, PlateRead, decode, encode, utc_now
+from cordon.events import (
+    BBox,
+    Direction,
+    HotlistEntry,
+    HotlistHit,
+    HotlistHitRecord,
+    PlateRead,
+    decode,
+    encode,
+    utc_now,
+)
 from cordon.kafka_records import use_compiled_record_parser
 from edge.plates import plate_format
 from stream.core import ReadMatcher
@@ -759,7 +769,7 @@ def measure_core(
                 "(e) match, one thread" + (f", batches of {batch_size:,}" if mode == "batch" else ""),
                 total=len(reads),
             )
-            found: list[HotlistHit] = []
+            found: list[HotlistHitRecord] = []
             wall, cpu = time.perf_counter(), time.process_time()
             for start in range(0, len(reads), batch_size):
                 chunk = reads[start : start + batch_size]
@@ -779,7 +789,7 @@ def measure_core(
         gc.unfreeze()
     hits, seconds, cpu_s = runs["one"]
     batch_hits, batch_seconds, batch_cpu_s = runs["batch"]
-    agrees = [hit.model_dump() for hit in hits] == [hit.model_dump() for hit in batch_hits]
+    agrees = hits == batch_hits
     found_entries: dict[uuid.UUID, set[str]] = {}
     for hit in hits:
         found_entries.setdefault(hit.read_id, set()).add(hit.entry.entry_id)

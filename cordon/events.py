@@ -53,7 +53,9 @@ __all__ = [
     "Heartbeat",
     "HotlistChunk",
     "HotlistEntry",
+    "HotlistEntryRecord",
     "HotlistHit",
+    "HotlistHitRecord",
     "MatchKind",
     "PlateRead",
     "ReadFields",
@@ -65,6 +67,7 @@ __all__ = [
     "screen_plate_reads_active",
     "screened_plate_reads",
     "screened_read_fields",
+    "utc_millis",
     "utc_now",
 ]
 
@@ -102,6 +105,19 @@ UtcMillis = Annotated[AwareDatetime, AfterValidator(_to_utc_ms)]
 def utc_now() -> datetime:
     """Return the current time in UTC, truncated to milliseconds."""
     return _to_utc_ms(datetime.now(UTC))
+
+
+def utc_millis(value: datetime) -> datetime:
+    """An aware datetime as events hold it: in UTC, truncated to milliseconds.
+
+    Raises
+    ------
+    ValueError
+        ``value`` is naive.
+    """
+    if value.utcoffset() is None:
+        raise ValueError(f"a time must be timezone-aware, got {value.isoformat()}")
+    return _to_utc_ms(value)
 
 
 class _Frozen(BaseModel):
@@ -279,6 +295,87 @@ class HotlistHit(_Frozen):
     crop_jpeg: bytes | None = None
 
 
+# --- Hits as the matcher makes them: records that encode to a HotlistHit's exact bytes ----------------------
+#
+# A matcher raises thousands of hits a second at peak; building each as a validated HotlistHit, with its entry
+# a validated HotlistEntry, and serialising it through pydantic cost more than all the rest of a hit's work.
+# The records below hold the same fields, already in their final form (times in UTC to the millisecond, the
+# crop as URL-safe base64 text), made of values that were validated where they came from (a read, a hotlist
+# entry). msgspec encodes them to the same bytes encode() writes for the HotlistHit of those values; the tests
+# check that for random values, so a change to HotlistHit that the records do not follow fails there.
+
+
+class HotlistEntryRecord(msgspec.Struct, frozen=True, gc=False):
+    """A :class:`HotlistEntry` 's fields as a hit record carries them (same names, same order)."""
+
+    entry_id: str
+    plate: str
+    hotlist: str
+    source: str
+    category: str
+    priority: int
+    action: str
+    valid_from: datetime | None
+    expires_at: datetime | None
+    information: str
+    added_by: str
+
+    @classmethod
+    def of(cls, entry: HotlistEntry) -> HotlistEntryRecord:
+        """The record of a validated entry."""
+        return cls(*(getattr(entry, name) for name in cls.__struct_fields__))
+
+
+class HotlistHitRecord(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """A :class:`HotlistHit` as a matcher makes it: not validated again, encoded by :func:`encode`.
+
+    Every field is :class:`HotlistHit` 's, in its order and final form: ``captured_at`` and ``matched_at``
+    in UTC to the millisecond, and ``crop_jpeg`` the URL-safe base64 text of the crop (what the JSON holds).
+    :func:`encode` gives the bytes it gives for the :class:`HotlistHit` of these values, and
+    :meth:`to_event` that event; make records only of values validated elsewhere.
+    """
+
+    type: Literal["hotlist_hit"] = "hotlist_hit"
+    schema_version: Literal[1] = 1
+    hit_id: uuid.UUID
+    alert_id: uuid.UUID
+    sighting: int
+    read_id: uuid.UUID
+    camera_id: str
+    captured_at: datetime
+    plate_read: str
+    confidence: float
+    direction: Direction | None
+    entry: HotlistEntryRecord
+    hotlist_version: int
+    match_kind: MatchKind
+    match_score: float
+    priority: int
+    matched_at: datetime
+    crop_jpeg: str | None
+
+    @staticmethod
+    def crop_text(crop: bytes | None) -> str | None:
+        """A crop as a record holds it: URL-safe base64, padded (as :func:`encode` writes bytes)."""
+        return None if crop is None else base64.urlsafe_b64encode(crop).decode("ascii")
+
+    def to_event(self) -> HotlistHit:
+        """The :class:`HotlistHit` a consumer decodes from this record's bytes (validated).
+
+        Raises
+        ------
+        EventDecodeError
+            A value breaks a rule of :class:`HotlistHit` (the record was made of unvalidated values).
+        """
+        event = decode(encode(self))
+        if not isinstance(event, HotlistHit):  # cannot happen: the type tag is fixed
+            raise EventDecodeError(f"a hit record encoded to a {type(event).__name__}")
+        return event
+
+
+_RECORD_ENCODER: Final = msgspec.json.Encoder()
+
+
 class DeadLetter(_Frozen):
     """A message a consumer could not process, parked on ``cordon.dlq`` with the reason."""
 
@@ -319,9 +416,14 @@ Event: TypeAlias = Annotated[AnyEvent, Field(discriminator="type")]
 _EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(Event)
 
 
-def encode(event: AnyEvent) -> bytes:
-    """Serialise an event as UTF-8 JSON bytes, the wire format of every Cordon topic."""
-    return event.model_dump_json().encode("utf-8")
+def encode(event: AnyEvent | HotlistHitRecord) -> bytes:
+    """Serialise an event as UTF-8 JSON bytes, the wire format of every Cordon topic.
+
+    A :class:`HotlistHitRecord` gives the bytes of its :class:`HotlistHit`.
+    """
+    if type(event) is HotlistHitRecord:
+        return _RECORD_ENCODER.encode(event)
+    return cast(AnyEvent, event).model_dump_json().encode("utf-8")
 
 
 def decode(data: bytes | str) -> AnyEvent:

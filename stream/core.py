@@ -10,7 +10,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from cordon.events import Direction, HotlistHit, ScreenedRead, screened_plate_reads
+from cordon.events import Direction, HotlistHitRecord, ScreenedRead, screened_plate_reads, utc_millis
 from stream.alerts import AlertDeduper, hit_id_for
 from stream.matching import HotlistIndex, Match, canonical, edit_window, effective_priority
 from stream.registry import CameraRegistry
@@ -156,8 +156,13 @@ class ReadMatcher:
         self.policy = policy
         self.deduper = deduper or AlertDeduper()
 
-    def match(self, read: HitRead, *, now: datetime) -> list[HotlistHit]:
-        """Hits raised by ``read`` (empty for most reads). ``now`` stamps ``matched_at`` (UTC)."""
+    def match(self, read: HitRead, *, now: datetime) -> list[HotlistHitRecord]:
+        """Hits raised by ``read`` (empty for most reads). ``now`` stamps ``matched_at`` (UTC).
+
+        The hits are records (:class:`cordon.events.HotlistHitRecord`): what :func:`cordon.events.encode`
+        publishes; ``.to_event()`` gives the validated :class:`cordon.events.HotlistHit`.
+        """
+        now = utc_millis(now)
         index = self.index
         matches = index.match(
             read.plate, at=read.captured_at, max_edits=self.policy.max_edits_for(read.confidence)
@@ -171,7 +176,7 @@ class ReadMatcher:
         now: datetime,
         index: HotlistIndex | None = None,
         found: Sequence[list[Match] | None] | None = None,
-    ) -> list[list[HotlistHit]]:
+    ) -> list[list[HotlistHitRecord]]:
         """Hits raised by each of a batch of reads: what :meth:`match` raises for each in turn, but faster.
 
         The plates are looked up together (:meth:`HotlistIndex.match_batch`) in one version of the index
@@ -181,9 +186,10 @@ class ReadMatcher:
 
         Returns
         -------
-        list of list of HotlistHit
+        list of list of HotlistHitRecord
             One list per read, in the order of ``reads`` (most of them empty).
         """
+        now = utc_millis(now)
         index = self.index if index is None else index
         known: Sequence[list[Match] | None] = [None] * len(reads) if found is None else found
         if len(known) != len(reads):
@@ -255,20 +261,26 @@ class ReadMatcher:
         start, stop = edit_window(canonical(read.plate), canonical(match.plate))
         return min(chars[start:stop]) < policy.edit_max_char_confidence
 
-    def _hits(self, read: HitRead, matches: list[Match], version: int, now: datetime) -> list[HotlistHit]:
-        """The hits a read's matches raise under the policy, each placed in its alert."""
+    def _hits(
+        self, read: HitRead, matches: list[Match], version: int, now: datetime
+    ) -> list[HotlistHitRecord]:
+        """The hits a read's matches raise under the policy, each placed in its alert.
+
+        ``now`` and the read's ``captured_at`` must be in UTC to the millisecond (as a read is decoded).
+        """
         arterial = self.registry.is_arterial(read.camera_id)
         hits = []
+        crop = HotlistHitRecord.crop_text(read.crop_jpeg)
         for match in matches:
-            entry = match.entry
             if not self._raises(read, match, arterial):
                 continue
+            entry = match.entry_record
             # Keyed on the listed plate: exact, confused and one-off reads of one vehicle make one alert.
             decision = self.deduper.observe(
                 entry_id=entry.entry_id, plate=entry.plate, read_id=read.read_id, at=read.captured_at
             )
             hits.append(
-                HotlistHit(
+                HotlistHitRecord(
                     hit_id=hit_id_for(read.read_id, entry.entry_id),
                     alert_id=decision.alert_id,
                     sighting=decision.sighting,
@@ -290,7 +302,7 @@ class ReadMatcher:
                         low_confidence_threshold=self.policy.low_confidence_threshold,
                     ),
                     matched_at=now,
-                    crop_jpeg=read.crop_jpeg,
+                    crop_jpeg=crop,
                 )
             )
         return hits

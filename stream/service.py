@@ -55,7 +55,7 @@ from cordon.errors import BrokerError
 from cordon.events import (
     DeadLetter,
     EventDecodeError,
-    HotlistHit,
+    HotlistHitRecord,
     PlateRead,
     ReadFields,
     decode,
@@ -317,7 +317,7 @@ class MatcherService:
 
     def process(
         self, record: ConsumerRecord, *, now: datetime | None = None
-    ) -> tuple[list[HotlistHit], DeadLetter | None]:
+    ) -> tuple[list[HotlistHitRecord], DeadLetter | None]:
         """Hits for one consumed record, or the dead letter it becomes. Never raises on bad input.
 
         ``now`` stamps the hits' ``matched_at`` (UTC); the consume loop passes one time per batch.
@@ -341,7 +341,7 @@ class MatcherService:
 
     def process_batch(
         self, records: Sequence[ConsumerRecord], *, now: datetime | None = None
-    ) -> tuple[list[HotlistHit], list[DeadLetter]]:
+    ) -> tuple[list[HotlistHitRecord], list[DeadLetter]]:
         """Hits for a batch of consumed records, and the dead letters of those that cannot be matched.
 
         The same as :meth:`process` on each record in turn, but the reads are matched together. Never raises
@@ -357,7 +357,7 @@ class MatcherService:
         now: datetime | None = None,
         screened: tuple[list[int], ReadColumns] | None = None,
         index: HotlistIndex | None = None,
-    ) -> tuple[list[HotlistHit], list[DeadLetter]]:
+    ) -> tuple[list[HotlistHitRecord], list[DeadLetter]]:
         """:meth:`process_batch` over the records' values; ``record_at(i)`` gives record ``i`` in full.
 
         ``screened``: the rows :func:`cordon.events.screened_plate_reads` vouches for, and their columns, if
@@ -419,7 +419,7 @@ class MatcherService:
             per_read = self.matcher.match_batch(reads, now=now, index=index, found=known)
         except Exception:  # a bug: find the read that causes it, and park only that one (as process() does)
             log.exception("batch matching failed; matching the batch's reads one by one")
-            hits: list[HotlistHit] = []
+            hits: list[HotlistHitRecord] = []
             for record, read in zip(read_records, reads, strict=True):
                 found, letter = self._match_one(record, read, now)
                 hits.extend(found)
@@ -430,7 +430,7 @@ class MatcherService:
 
     def _match_one(
         self, record: ConsumerRecord, read: HitRead, now: datetime
-    ) -> tuple[list[HotlistHit], DeadLetter | None]:
+    ) -> tuple[list[HotlistHitRecord], DeadLetter | None]:
         try:
             return self.matcher.match(read, now=now), None
         except Exception as exc:  # a bug must not stop the control room's feed: park the read and go on

@@ -416,7 +416,7 @@ def test_a_batch_is_processed_as_record_after_record() -> None:
         cropped.read_id,
         precise.read_id,
     ]
-    assert (hits[3].crop_jpeg, hits[3].sighting, hits[4].sighting) == (b"\xff\xd8\xff\xe0", 4, 5)
+    assert (hits[3].to_event().crop_jpeg, hits[3].sighting, hits[4].sighting) == (b"\xff\xd8\xff\xe0", 4, 5)
     assert hits[4].captured_at == precise.captured_at
     assert hits == expected_hits
     assert [(d.offset, d.reason) for d in dead] == [(d.offset, d.reason) for d in expected_dead]
