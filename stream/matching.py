@@ -67,7 +67,8 @@ fingerprint with any entry cannot match, and needs no further work (most reads o
 The entries themselves are kept as columns (plates as fixed-width bytes, validity windows and priorities as
 integers, repeated text fields as codes into their distinct values): about 50 bytes an entry instead of the
 1.4 kB of a :class:`~cordon.events.HotlistEntry` object, and nothing per entry for the garbage collector to
-walk. An entry is rebuilt, validated, only when it is matched.
+walk. An entry is rebuilt only when it is matched, as the record a hit carries
+(:class:`~cordon.events.HotlistEntryRecord`: its values were validated when it was listed).
 """
 
 from __future__ import annotations
@@ -374,9 +375,10 @@ class _EntryTable:
 
     Plates are fixed-width bytes, priorities and validity windows NumPy integers (microseconds since the
     epoch), and the other text fields codes into tuples of their distinct values; an ``entry_id`` is kept only
-    where it is not the default ``<hotlist>:<plate>``. An entry is rebuilt (validated) when it is asked for,
-    which the matcher does only for matches. Holding no objects per entry also keeps a million of them out of
-    the garbage collector's walks. Single values are read through ``memoryview`` s (no NumPy call per read).
+    where it is not the default ``<hotlist>:<plate>``. An entry is rebuilt (not validated again) when it is
+    asked for, which the matcher does only for matches. Holding no objects per entry also keeps a million of
+    them out of the garbage collector's walks. Single values are read through ``memoryview`` s (no NumPy call
+    per read).
     """
 
     __slots__ = (

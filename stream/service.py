@@ -11,10 +11,11 @@ came on are matched from their columns first (:meth:`stream.core.ReadMatcher.hit
 policy); only those that raise hits are decoded further, by the screen into the fields hits are made of
 (:func:`cordon.events.screened_read_fields`, as :func:`cordon.events.decode` gives them), and whatever the
 screen could not vouch for is decoded in full; they are then matched as reads
-(:meth:`stream.core.ReadMatcher.match_batch`, with the matches already found). Their hits and dead letters
-are handed to the publisher (:class:`cordon.kafka_batches.BatchPublisher`: one record batch a partition,
-about a sixth of kafka-python's ``send`` cost a hit) without waiting for them: the next batch is matched
-while they are on their way.
+(:meth:`stream.core.ReadMatcher.match_batch`, with the matches already found), into hit records
+(:class:`cordon.events.HotlistHitRecord`: the bytes of a :class:`cordon.events.HotlistHit`, without building
+one). Their hits and dead letters are handed to the publisher (:class:`cordon.kafka_batches.BatchPublisher`:
+one record batch a partition, about a sixth of kafka-python's ``send`` cost a hit) without waiting for them:
+the next batch is matched while they are on their way.
 
 Delivery: at-least-once. A batch's offsets are committed only once every hit (and dead letter) produced for
 it, and for every earlier batch, has been acknowledged by the broker: sent batches wait in order in a queue,
