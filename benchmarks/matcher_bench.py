@@ -64,8 +64,9 @@ Stages, in this order (so that the single-threaded core stage runs before any Ka
         (b) over median (a). After each run its hits (told from earlier runs' by their ``matched_at``) are
         read back from ``cordon.hits`` to check each planted read raised a hit on its entry. Also reported:
         the CPU time of the consume-loop thread (how busy it was) and of the fetcher process, the fetcher's
-        RSS (it holds the index's prefilter), the share of reads its prefilter held back, and the garbage
-        collections in the window. The benchmark's own remaining objects (the listed plates, for stage (d))
+        RSS (it holds the index's prefilter), the share of reads its prefilter held back, the share the
+        matcher screened itself (batches polled while it was idle), and the garbage collections in the
+        window. The benchmark's own remaining objects (the listed plates, for stage (d))
         are frozen out of the garbage collector (``gc.freeze``) before (a), and each earlier run's matcher is
         collected before the next round, so that full collections cost what they cost in a matcher process.
     (d) **Latency** — with the matcher caught up, reads offered at ``--offered-rate`` per second for
@@ -333,6 +334,8 @@ class MatcherResult:
     """RSS of the fetcher process at the end (it holds the index's prefilter)."""
     reads_held_back: int
     """Reads the fetcher's prefilter cleared: checked there, never sent to the matcher's process."""
+    reads_screened_here: int
+    """Reads of batches the fetcher sent unscreened while the matcher was idle (the matcher screened them)."""
     broker_cpu_s: float
     """CPU time of the broker in the same window."""
     gc_collections: tuple[int, int, int]
@@ -1112,6 +1115,7 @@ def measure_matcher(
         fetcher_cpu_s=round(fetcher_cpu, 2),
         fetcher_rss_mb=round(fetcher_rss, 1),
         reads_held_back=service.reads_held_back,
+        reads_screened_here=service.reads_screened_here,
         broker_cpu_s=round(broker_cpu, 2),
         gc_collections=(collector.collections[0], collector.collections[1], collector.collections[2]),
         gc_pause_s=round(collector.pause_s, 3),
@@ -1860,7 +1864,9 @@ def _tables(result: BenchResult) -> list[Table]:
         + f"join + first batch {b.start_to_first_batch_s:.1f} s; consume-loop thread CPU "
         f"{b.thread_cpu_s:.1f} s ({b.thread_cpu_s / b.seconds:.0%} busy), fetcher process CPU "
         f"{b.fetcher_cpu_s:.1f} s ({b.fetcher_cpu_s / b.seconds:.0%}), RSS {b.fetcher_rss_mb:.0f} MB, "
-        f"held back {b.reads_held_back / max(b.reads, 1):.0%} of reads (prefilter); GC runs (gen 0/1/2) "
+        f"held back {b.reads_held_back / max(b.reads, 1):.0%} of reads (prefilter), "
+        f"{b.reads_screened_here / max(b.reads, 1):.0%} screened by the matcher (it was idle); "
+        f"GC runs (gen 0/1/2) "
         f"{'/'.join(map(str, b.gc_collections))}, {b.gc_pause_s:.2f} s paused; {b.hits:,} hits "
         f"({_kinds(b.hits_by_kind)}) on {b.reads_with_hits:,} reads; planted hit {b.planted_with_hit}/"
         f"{p.planted}{worst}; DLQ {b.dead_letters}{worst}; broker CPU {_cores(b.broker_cpu_s, b.seconds)}",

@@ -92,6 +92,10 @@ READS_HELD_BACK = Counter(
     "cordon_matcher_reads_held_back_total",
     "Reads the fetcher process's prefilter found unable to match (checked there, not sent on)",
 )
+READS_SCREENED_HERE = Counter(
+    "cordon_matcher_reads_screened_here_total",
+    "Reads of batches the fetcher process sent unscreened (while this process was idle), screened here",
+)
 HITS = Counter("cordon_matcher_hits_total", "Hits published", ["kind"])
 DEAD_LETTERS = Counter("cordon_matcher_dead_letters_total", "Messages parked on the DLQ")
 HOTLIST_VERSION = Gauge("cordon_matcher_hotlist_version", "Hotlist version in use")
@@ -121,6 +125,7 @@ class _SentBatch:
     offsets: dict[TopicPartition, OffsetAndMetadata]
     reads: int
     held_back: int = 0
+    screened_here: bool = False
     delivery: Delivery | None = None
     hit_kinds: list[str] = field(default_factory=list)
     captured: list[datetime] = field(default_factory=list)
@@ -203,6 +208,8 @@ class MatcherService:
         self.reads_processed = 0
         self.reads_held_back = 0
         """Of :attr:`reads_processed`, those the fetcher process's prefilter cleared (no hit possible)."""
+        self.reads_screened_here = 0
+        """Of :attr:`reads_processed`, those in batches the fetcher left unscreened (we were idle)."""
         self.hits_published = 0
         self.dead_letters = 0
         self.assigned: set[TopicPartition] = set()
@@ -540,7 +547,10 @@ class MatcherService:
         """
         s = self.settings
         sent = _SentBatch(
-            offsets=dict(batch.next_offsets), reads=batch.records, held_back=batch.records - len(batch)
+            offsets=dict(batch.next_offsets),
+            reads=batch.records,
+            held_back=batch.records - len(batch),
+            screened_here=batch.screened is None,
         )
         index = None
         if batch.prefilter is not None:
@@ -595,6 +605,9 @@ class MatcherService:
         READS_HELD_BACK.inc(done.held_back)
         self.reads_processed += done.reads
         self.reads_held_back += done.held_back
+        if done.screened_here:
+            READS_SCREENED_HERE.inc(done.reads)
+            self.reads_screened_here += done.reads
         self.hits_published += len(done.hit_kinds)
 
     @staticmethod

@@ -739,3 +739,61 @@ def test_the_matcher_processes_space_their_young_collections(broker: EmbeddedBro
         assert fetcher.child_gc_threshold[0] == YOUNG_COLLECTION_THRESHOLD
     finally:
         fetcher.close()
+
+
+@pytest.mark.parametrize("share", [True, False])
+def test_a_batch_polled_while_the_matcher_is_idle_is_left_for_it_to_screen(
+    broker: EmbeddedBroker, share: bool
+) -> None:
+    """The fetcher screens (and prefilters) a batch only while the matcher holds one of its batches."""
+    config = FetcherConfig(
+        topic="cordon.reads",
+        consumer={
+            "bootstrap_servers": broker.bootstrap,
+            "group_id": f"share-{uuid.uuid4().hex[:8]}",
+            "auto_offset_reset": "earliest",
+            "enable_auto_commit": False,
+            "max_poll_records": 2,
+            "max_poll_interval_ms": 10_000,
+        },
+        screen=True,
+        share_screening=share,
+    )
+    fetcher = ReadFetcher(config).start()
+    try:
+        index = HotlistIndex.build([_entry("AB12CDE")], version=1)
+        fetcher.set_prefilter(ReadPrefilter(1, index.prefilter(), MatchPolicy()))
+        deadline = time.monotonic() + 30
+        while fetcher.prefilter_applied != 1:  # taken up before any read is polled
+            assert fetcher.next_batch(timeout_s=0.2) is None
+            assert time.monotonic() < deadline, "the fetcher did not take up the prefilter"
+        plates = ["AB12CDE", "WX64TRB", "LV70XKM", "YK19ABC", "MA66PZT", "SN68WPU"]
+        producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+        try:
+            for i, plate in enumerate(plates):
+                producer.send("cordon.reads", key=b"cam-a580", value=encode(make_read(plate, seconds=i)))
+            producer.flush()
+        finally:
+            producer.close()
+        batches: list[FetchedBatch] = []
+        deadline = time.monotonic() + 60
+        while sum(batch.records for batch in batches) < len(plates):  # no done(): the matcher holds them all
+            assert time.monotonic() < deadline, f"polled {[batch.records for batch in batches]}"
+            batch = fetcher.next_batch(timeout_s=1.0)
+            if batch is not None:
+                batches.append(batch)
+    finally:
+        fetcher.close()
+
+    assert sum(batch.records for batch in batches) == len(plates)
+    assert [next(iter(batch.next_offsets.values())).offset for batch in batches][-1] == len(plates)
+    assert len(batches) >= 2
+    first, *later = batches
+    if share:  # the matcher held none when the first was polled: it gets every record, to screen itself
+        assert (first.screened, first.prefilter, len(first)) == (None, None, first.records)
+    else:
+        later = batches
+    for batch in later:
+        assert batch.screened is not None
+        assert batch.prefilter == 1
+    assert sum(batch.records - len(batch) for batch in later) >= len(later)  # the prefilter held reads back
