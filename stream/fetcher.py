@@ -238,8 +238,8 @@ class FetcherConfig:
     waiting for one) goes unscreened, and the matcher screens it, so that neither process waits while the
     other works. Measured on the matcher benchmark (2 cores): 2-5 % of reads went so (one or two batches of
     5,000 a run), and the matcher's rate rose from 141k-161k to 162k-182k reads/s (medians of 5 runs, 3
-    interleaved A/B pairs). The gain is more than the reads moved: a batch sent as polled is what ends the
-    matcher's wait, where a screened one would end it a screening later."""
+    interleaved A/B pairs). The gain is more than the reads moved; probably because a batch sent as polled
+    ends the matcher's wait a screening sooner than a screened one would (not measured)."""
     poll_timeout_ms: int = 50
     handover_timeout_s: float = 5.0
     log_level: str = "INFO"
