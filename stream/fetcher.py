@@ -448,7 +448,7 @@ def _child_main(config: FetcherConfig, conn: Connection) -> None:
                     epoch=epoch,
                     assignment=frozenset(consumer.assignment()),
                     screen=screen,
-                    prefilter=prefilter if screen else None,
+                    prefilter=prefilter,
                 )
                 child.send("batch", batch)
                 seq += 1

@@ -485,22 +485,19 @@ class _EntryTable:
         """
         start: int = self._starts[position]
         end: int = self._ends[position]
-        codes, values = self._codes, self._values
-        hotlist = values["hotlist"][codes["hotlist"][position]]
-        plate = self.plate(position)
-        entry_id = self._ids.get(position)
+        text = self.text
         return HotlistEntryRecord(
-            f"{hotlist}:{plate}" if entry_id is None else entry_id,
-            plate,
-            hotlist,
-            values["source"][codes["source"][position]],
-            values["category"][codes["category"][position]],
-            self._priorities[position],
-            values["action"][codes["action"][position]],
+            self.entry_id(position),
+            self.plate(position),
+            text("hotlist", position),
+            text("source", position),
+            text("category", position),
+            self.priority(position),
+            text("action", position),
             None if start == _NO_START else _EPOCH + start * _MICROSECOND,
             None if end == _NO_END else _EPOCH + end * _MICROSECOND,
-            values["information"][codes["information"][position]],
-            values["added_by"][codes["added_by"][position]],
+            text("information", position),
+            text("added_by", position),
         )
 
     def entry(self, position: int) -> HotlistEntry:
