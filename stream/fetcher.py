@@ -490,6 +490,7 @@ class ReadFetcher:
         self._epoch = 0
         self._tokens = itertools.count(1)
         self._handover: Offsets | None = None
+        self._held: set[int] = set()
         self._replies: dict[int, str | None] = {}
         self._process: SpawnProcess | None = None
         self._conn: Connection | None = None
@@ -567,6 +568,7 @@ class ReadFetcher:
             batch: FetchedBatch = message[1]
             self._assignment = batch.assignment
             if batch.epoch == self._epoch:
+                self._held.add(batch.seq)
                 return batch
             self.done(batch)  # polled before a rewind: it will be polled again
         elif kind == "revoked":
@@ -609,8 +611,18 @@ class ReadFetcher:
                 return None
 
     def done(self, batch: FetchedBatch) -> None:
-        """The matcher has taken ``batch`` in: the child may poll one more."""
+        """The matcher has taken ``batch`` in (or dropped it, to be replayed): the child may poll one more."""
+        self._held.discard(batch.seq)
         self._send("done", batch.seq)
+
+    @property
+    def batches_held(self) -> int:
+        """Batches :meth:`next_batch` gave out that are not :meth:`done` yet.
+
+        The child polls ahead only while this is below ``batches_ahead`` (after that, once every 0.5 s, to
+        stay in the group), so a batch never handed back slows it down for good.
+        """
+        return len(self._held)
 
     def commit_async(self, offsets: Offsets, **_: object) -> None:
         """Commit ``offsets`` without waiting (during a hand-over: before the partitions go)."""

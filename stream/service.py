@@ -498,8 +498,10 @@ class MatcherService:
                 self.assigned = fetcher.assignment()
                 try:
                     if batch is not None:
-                        self._send_batch(batch)
-                        fetcher.done(batch)
+                        try:
+                            self._send_batch(batch)
+                        finally:
+                            fetcher.done(batch)  # its credit comes back even if it is to be replayed
                     self._settle(wait=len(self._in_flight) > _MAX_IN_FLIGHT)
                 except FetcherGoneError:
                     continue  # noticed when next waiting for a batch

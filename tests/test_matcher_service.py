@@ -26,7 +26,7 @@ import stream.service
 from cordon.broker import EmbeddedBroker
 from cordon.errors import BrokerError
 from cordon.events import DeadLetter, Heartbeat, HotlistEntry, HotlistHit, PlateRead, decode, encode, utc_now
-from cordon.kafka_batches import Delivery, OutRecord
+from cordon.kafka_batches import BatchPublisher, Delivery, OutRecord
 from stream.core import MatchPolicy, ReadMatcher
 from stream.fetcher import (
     YOUNG_COLLECTION_THRESHOLD,
@@ -265,6 +265,41 @@ def test_a_broker_crash_mid_stream_loses_no_hit(tmp_path: Path) -> None:
         assert len({h.hit_id for h in hits}) == len(wanted)
     finally:
         broker.stop()
+
+
+def test_batches_that_fail_to_publish_are_replayed_however_often_it_happens(
+    broker: EmbeddedBroker, producer: KafkaProducer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The publisher cannot start (Kafka refuses it) more often than the fetcher polls ahead: no read is lost.
+
+    Each failed batch is replayed from the last commit, and handed back to the fetcher every time: a batch
+    never handed back would leave the fetcher polling only every 0.5 s once ``batches_ahead`` of them had
+    failed.
+    """
+    failures = FetcherConfig(topic="cordon.reads", consumer={}).batches_ahead + 2
+    real_start = BatchPublisher._start
+    attempts: list[int] = []
+
+    async def failing_start(publisher: BatchPublisher) -> None:
+        attempts.append(1)
+        if len(attempts) <= failures:
+            raise OSError("injected: connection refused")
+        await real_start(publisher)
+
+    monkeypatch.setattr(BatchPublisher, "_start", failing_start)
+    publish_version(broker.bootstrap, _version(1, [_entry("AB12CDE")]))
+    reads = [make_read("AB12CDE", camera_id="cam-a580", seconds=i) for i in range(3)]
+    with Running(MatcherService(_settings(broker), registry=REGISTRY)) as service:
+        _wait(lambda: service.hotlist_version == 1)
+        for read in reads:
+            _send(producer, encode(read))
+        _wait(lambda: service.hits_published >= len(reads), timeout_s=60)
+        fetcher = service._consumer_in_use
+        assert fetcher is not None
+        _wait(lambda: fetcher.batches_held == 0)  # the failed batches' credits came back
+    assert len(attempts) == failures + 1
+    hits = _hits(read_topic(broker.bootstrap, "cordon.hits"))
+    assert {h.read_id for h in hits} == {r.read_id for r in reads}
 
 
 def _assigned(log: Path) -> bool:
