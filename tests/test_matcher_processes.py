@@ -87,8 +87,8 @@ def test_processes_share_the_partitions_and_a_dead_one_is_restarted(broker: Embe
         session_timeout_ms=6000,
         max_poll_interval_ms=10000,
         metrics_port=None,
-        log_format="console",
-        log_level="warning",
+        log_format="json",
+        log_level="info",  # partition moves are logged, with the instance and partitions: shown on a failure
     )
     registry = CameraRegistry([CameraInfo(id=c, arterial=True) for c in CAMERAS])
     group = MatcherProcesses(settings, registry=registry, processes=2)
@@ -113,7 +113,12 @@ def test_processes_share_the_partitions_and_a_dead_one_is_restarted(broker: Embe
         _send(producer, sent, 120)
         expected = {r.read_id for r in sent}
         reader.read_until(lambda v: _hit_reads(v) >= expected, timeout_s=90)
-        assert _hit_reads(reader.values) >= expected
+        missing = [r for r in sent if r.read_id not in _hit_reads(reader.values)]
+        assert not missing, (
+            f"{len(missing)} of {len(sent)} reads have no hit (sent #{sent.index(missing[0])} first), from "
+            f"cameras {sorted({r.camera_id for r in missing})}; partitions held {group.partitions}, reads "
+            f"processed {group.reads_processed}, alive {group.alive()}, restarts {group.restarts}"
+        )
         _wait(lambda: group.hotlist_version == 1 and all(n > 0 for n in group.partitions))
     finally:
         pids = group.pids()
