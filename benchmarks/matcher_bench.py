@@ -65,7 +65,7 @@ Stages, in this order (so that the single-threaded core stage runs before any Ka
         read back from ``cordon.hits`` to check each planted read raised a hit on its entry. Also reported:
         the CPU time of the consume-loop thread (how busy it was) and of the fetcher process, the fetcher's
         RSS (it holds the index's prefilter), the share of reads its prefilter held back, the share the
-        matcher screened itself (batches polled while it was idle), and the garbage collections in the
+        matcher screened itself (batches polled while it had little to do), and the garbage collections in the
         window. The benchmark's own remaining objects (the listed plates, for stage (d))
         are frozen out of the garbage collector (``gc.freeze``) before (a), and each earlier run's matcher is
         collected before the next round, so that full collections cost what they cost in a matcher process.
@@ -335,7 +335,7 @@ class MatcherResult:
     reads_held_back: int
     """Reads the fetcher's prefilter cleared: checked there, never sent to the matcher's process."""
     reads_screened_here: int
-    """Reads of batches the fetcher sent unscreened while the matcher was idle (the matcher screened them)."""
+    """Reads of batches the fetcher sent unscreened while the matcher had little to do (it screened them)."""
     broker_cpu_s: float
     """CPU time of the broker in the same window."""
     gc_collections: tuple[int, int, int]
@@ -1865,7 +1865,7 @@ def _tables(result: BenchResult) -> list[Table]:
         f"{b.thread_cpu_s:.1f} s ({b.thread_cpu_s / b.seconds:.0%} busy), fetcher process CPU "
         f"{b.fetcher_cpu_s:.1f} s ({b.fetcher_cpu_s / b.seconds:.0%}), RSS {b.fetcher_rss_mb:.0f} MB, "
         f"held back {b.reads_held_back / max(b.reads, 1):.0%} of reads (prefilter), "
-        f"{b.reads_screened_here / max(b.reads, 1):.0%} screened by the matcher (it was idle); "
+        f"{b.reads_screened_here / max(b.reads, 1):.0%} screened by the matcher (it had little to do); "
         f"GC runs (gen 0/1/2) "
         f"{'/'.join(map(str, b.gc_collections))}, {b.gc_pause_s:.2f} s paused; {b.hits:,} hits "
         f"({_kinds(b.hits_by_kind)}) on {b.reads_with_hits:,} reads; planted hit {b.planted_with_hit}/"

@@ -7,7 +7,8 @@ per-read work that needs no hotlist entries:
 
 - it parses record batches with a compiled parser (:mod:`cordon.kafka_records`), not kafka-python's Python;
 - it screens every read (:func:`cordon.events.screened_plate_reads`: one msgspec call a batch), except in
-  a batch polled while the matcher is idle, which the matcher screens itself
+  a batch polled while the matcher has little else to do (it holds at most
+  :attr:`FetcherConfig.share_while_held` batches), which the matcher screens itself
   (:attr:`FetcherConfig.share_screening`);
 - with a :class:`ReadPrefilter` from the matcher (the index's hash directory and fingerprints, sent again
   with each hotlist version), it holds back the reads that share no fingerprint with any entry: they cannot
@@ -234,12 +235,19 @@ class FetcherConfig:
     screen: bool = False
     """Screen the plate reads of the batches here (:attr:`FetchedBatch.screened`), off the matcher's core."""
     share_screening: bool = True
-    """With ``screen``: a batch polled while the matcher holds none of this process's batches (it is idle,
-    waiting for one) goes unscreened, and the matcher screens it, so that neither process waits while the
-    other works. Measured on the matcher benchmark (2 cores): 2-5 % of reads went so (one or two batches of
-    5,000 a run), and the matcher's rate rose from 141k-161k to 162k-182k reads/s (medians of 5 runs, 3
-    interleaved A/B pairs). The gain is more than the reads moved; probably because a batch sent as polled
-    ends the matcher's wait a screening sooner than a screened one would (not measured)."""
+    """With ``screen``: a batch polled while the matcher holds at most :attr:`share_while_held` of this
+    process's batches (sent and not handed back: it will soon be idle) goes unscreened and unfiltered, and
+    the matcher screens it, so that neither process waits while the other works. The rule balances itself:
+    a matcher that falls behind holds more batches, and the fetcher screens again."""
+    share_while_held: int = 2
+    """The most batches the matcher may hold for the next one to go unscreened (0: only when it is idle).
+    Measured on the matcher benchmark (2 cores, 1M entries, medians of 5 runs, interleaved runs):
+
+    - 0: 2-5 % of reads go unscreened; matcher/bare 0.806-0.866 (matcher 77k-94k reads/s);
+    - 1: 23-28 %; 0.863-0.961 (87k-94k reads/s);
+    - 2: 34 %; 0.970, 0.984 (91k, 95k reads/s); the two processes are then about equally busy (1.6 s
+      of CPU each a run, against 1.2 s and 2.0 s with 0).
+    """
     poll_timeout_ms: int = 50
     handover_timeout_s: float = 5.0
     log_level: str = "INFO"
@@ -441,7 +449,8 @@ def _child_main(config: FetcherConfig, conn: Connection) -> None:
                 continue  # every request before the next poll
             polled = consumer.poll(timeout_ms=config.poll_timeout_ms)
             if polled:
-                screen = config.screen and not (config.share_screening and credit >= config.batches_ahead)
+                held = config.batches_ahead - credit  # batches the matcher has not handed back
+                screen = config.screen and not (config.share_screening and held <= config.share_while_held)
                 batch = FetchedBatch.of(
                     polled,
                     seq=seq,

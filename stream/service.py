@@ -94,7 +94,7 @@ READS_HELD_BACK = Counter(
 )
 READS_SCREENED_HERE = Counter(
     "cordon_matcher_reads_screened_here_total",
-    "Reads of batches the fetcher process sent unscreened (while this process was idle), screened here",
+    "Reads of batches the fetcher process left unscreened (this process was nearly idle), screened here",
 )
 HITS = Counter("cordon_matcher_hits_total", "Hits published", ["kind"])
 DEAD_LETTERS = Counter("cordon_matcher_dead_letters_total", "Messages parked on the DLQ")
@@ -209,7 +209,7 @@ class MatcherService:
         self.reads_held_back = 0
         """Of :attr:`reads_processed`, those the fetcher process's prefilter cleared (no hit possible)."""
         self.reads_screened_here = 0
-        """Of :attr:`reads_processed`, those in batches the fetcher left unscreened (we were idle)."""
+        """Of :attr:`reads_processed`, those in batches the fetcher left unscreened (we had little to do)."""
         self.hits_published = 0
         self.dead_letters = 0
         self.assigned: set[TopicPartition] = set()

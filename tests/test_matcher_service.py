@@ -776,11 +776,11 @@ def test_the_matcher_processes_space_their_young_collections(broker: EmbeddedBro
         fetcher.close()
 
 
-@pytest.mark.parametrize("share", [True, False])
-def test_a_batch_polled_while_the_matcher_is_idle_is_left_for_it_to_screen(
-    broker: EmbeddedBroker, share: bool
+@pytest.mark.parametrize(("share", "while_held"), [(True, 0), (True, 2), (False, 2)])
+def test_a_batch_polled_while_the_matcher_has_little_to_do_is_left_for_it_to_screen(
+    broker: EmbeddedBroker, share: bool, while_held: int
 ) -> None:
-    """The fetcher screens (and prefilters) a batch only while the matcher holds one of its batches."""
+    """The fetcher screens (and prefilters) a batch only while the matcher holds more than ``while_held``."""
     config = FetcherConfig(
         topic="cordon.reads",
         consumer={
@@ -793,6 +793,7 @@ def test_a_batch_polled_while_the_matcher_is_idle_is_left_for_it_to_screen(
         },
         screen=True,
         share_screening=share,
+        share_while_held=while_held,
     )
     fetcher = ReadFetcher(config).start()
     try:
@@ -802,7 +803,8 @@ def test_a_batch_polled_while_the_matcher_is_idle_is_left_for_it_to_screen(
         while fetcher.prefilter_applied != 1:  # taken up before any read is polled
             assert fetcher.next_batch(timeout_s=0.2) is None
             assert time.monotonic() < deadline, "the fetcher did not take up the prefilter"
-        plates = ["AB12CDE", "WX64TRB", "LV70XKM", "YK19ABC", "MA66PZT", "SN68WPU"]
+        plates = ["AB12CDE", "WX64TRB", "LV70XKM", "YK19ABC", "MA66PZT", "SN68WPU", "GH52RTY", "KP03NMV"]
+        plates += ["FD21JXW", "EY07UUJ"]
         producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
         try:
             for i, plate in enumerate(plates):
@@ -822,12 +824,13 @@ def test_a_batch_polled_while_the_matcher_is_idle_is_left_for_it_to_screen(
 
     assert sum(batch.records for batch in batches) == len(plates)
     assert [next(iter(batch.next_offsets.values())).offset for batch in batches][-1] == len(plates)
-    assert len(batches) >= 2
-    first, *later = batches
-    if share:  # the matcher held none when the first was polled: it gets every record, to screen itself
-        assert (first.screened, first.prefilter, len(first)) == (None, None, first.records)
-    else:
-        later = batches
+    assert len(batches) >= while_held + 2
+    # The matcher held 0, 1, 2, ... batches when each was polled: those polled while it held at most
+    # while_held come with every record, for it to screen itself.
+    unscreened = while_held + 1 if share else 0
+    for batch in batches[:unscreened]:
+        assert (batch.screened, batch.prefilter, len(batch)) == (None, None, batch.records)
+    later = batches[unscreened:]
     for batch in later:
         assert batch.screened is not None
         assert batch.prefilter == 1
