@@ -60,8 +60,10 @@ def test_matcher_bench_measures_positive_rates_and_every_planted_hit(tmp_path: P
     assert matcher["planted_missed"] == core["planted_missed"] == 0
     assert matcher["dead_letters"] == 0
     assert matcher["fetcher_rss_mb"] > 0
-    # The prefilter held most reads back in the fetcher process (2 % planted, a 20k-entry list).
-    assert 0.5 * READS < matcher["reads_held_back"] < READS
+    # The prefilter held back most reads the fetcher process screened (2 % planted, a 20k-entry list); the
+    # batches it left for the matcher to screen (polled while the matcher had little to do) hold none back.
+    fetcher_screened = READS - matcher["reads_screened_here"]
+    assert 0.5 * fetcher_screened <= matcher["reads_held_back"] <= fetcher_screened
     assert latency["planted_sent"] > 0
     assert latency["planted_with_hit"] == latency["planted_sent"]
     assert latency["p50_ms"] is not None
