@@ -628,8 +628,9 @@ class ReadFetcher:
     def batches_held(self) -> int:
         """Batches :meth:`next_batch` gave out that are not :meth:`done` yet.
 
-        The child polls ahead only while this is below ``batches_ahead`` (after that, once every 0.5 s, to
-        stay in the group), so a batch never handed back slows it down for good.
+        The child polls ahead only while fewer than ``batches_ahead`` of its batches are not handed back
+        (after that, once every 0.5 s, to stay in the group), so a batch never handed back slows it down for
+        good.
         """
         return len(self._held)
 

@@ -113,7 +113,8 @@ def test_processes_share_the_partitions_and_a_dead_one_is_restarted(broker: Embe
         _send(producer, sent, 120)
         expected = {r.read_id for r in sent}
         reader.read_until(lambda v: _hit_reads(v) >= expected, timeout_s=90)
-        missing = [r for r in sent if r.read_id not in _hit_reads(reader.values)]
+        hit = _hit_reads(reader.values)
+        missing = [r for r in sent if r.read_id not in hit]
         assert not missing, (
             f"{len(missing)} of {len(sent)} reads have no hit (sent #{sent.index(missing[0])} first), from "
             f"cameras {sorted({r.camera_id for r in missing})}; partitions held {group.partitions}, reads "
