@@ -3,7 +3,8 @@
 Run from the repository root::
 
     python benchmarks/matcher_bench.py [--entries 1000000] [--reads 200000] [--offered-rate 200]
-        [--latency-seconds 20] [--core-entries 1000000] [--processes N] [--repeats 5] [--json PATH]
+        [--latency-seconds 20] [--core-entries 1000000] [--processes N] [--repeats 5]
+        [--process-repeats 3] [--json PATH]
 
 Goal (from the issue): the matcher consumes at least 0.8x as fast as a bare kafka-python consumer of the same
 topic, and the pure core matches at least 20,000 reads/s on one core, against a 1,000,000-entry hotlist.
@@ -80,7 +81,9 @@ Stages, in this order (so that the single-threaded core stage runs before any Ka
         Reported against (a) (the median), one bare consumer (the goal's comparison), and against (f), as many
         bare consumers (like for like). It must publish as many hits as the last (b) matcher did for these
         reads (its bulk and stage (d)'s).
-        Skipped with ``--processes 1``.
+        (f) and (g) are run ``--process-repeats`` times each, interleaved (f, g, f, g, ...), each in a fresh
+        group, and their rates are the medians (one run of (g) went 0.75x (a) in one benchmark run and 0.89x
+        in the next). Skipped with ``--processes 1``.
 
 Everything is measured in the run; nothing is hard-coded. ``--json PATH`` also writes the results.
 """
@@ -450,8 +453,20 @@ class ProcessesResult:
     ratio_to_bare_same: float
     """(g) over (f): N matcher processes against N bare consumers (like for like)."""
     hits: int
+    """Hits the matcher processes published: the fewest of any run."""
     dead_letters: int
+    """Reads parked on the dead-letter topic: the most of any run."""
     restarts: int
+    """Matcher processes restarted: the most of any run."""
+    bare_runs: list[float]
+    """``bare_rate`` of every run of (f), in the order run; ``bare_rate`` is their median."""
+    matcher_runs: list[float]
+    """``matcher_rate`` of every run of (g), in the order run; ``matcher_rate`` is their median, and both
+    ratios are of that median."""
+    run_ratios_same: list[float]
+    """Each run's (g) rate over the rate of the (f) run just before it."""
+    details_run: int
+    """Which run (1, 2, ...) the other figures of (g) are from: the median one (:func:`median_run`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -1549,13 +1564,19 @@ class _GroupClock:
 
 
 def measure_bare_processes(
-    bootstrap: str, total: int, settings: MatcherSettings, processes: int, *, progress: Progress
+    bootstrap: str,
+    total: int,
+    settings: MatcherSettings,
+    processes: int,
+    *,
+    progress: Progress,
+    label: str = "",
 ) -> tuple[float, int, float, float, list[int]]:
     """(f) ``processes`` bare consumers in one group.
 
     Returns ``(seconds, reads timed, CPU s, broker CPU s, partitions held)``.
     """
-    task = progress.add_task(f"(f) bare consume, {processes} processes", total=total)
+    task = progress.add_task(f"(f) bare consume, {processes} processes{label}", total=total)
     context = multiprocessing.get_context("spawn")
     partitions = context.Array("q", processes, lock=False)
     stop, together = context.Event(), context.Barrier(processes)
@@ -1620,11 +1641,84 @@ def measure_processes(
     bare_one_rate: float,
     expected_hits: int,
     *,
+    repeats: int,
     progress: Progress,
 ) -> ProcessesResult:
-    """(f) then (g): ``processes`` bare consumers, then ``processes`` matcher processes, over every read."""
+    """(f) and (g) ``repeats`` times each, interleaved (f, g, f, g, ...), combined by
+    :func:`combine_process_runs` (medians).
+
+    Raises
+    ------
+    ValueError
+        ``repeats`` is below 1.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    runs = []
+    for run in range(repeats):
+        # The previous run's objects (its clock, its process handles) are collected here, not in a window.
+        gc.collect()
+        label = f" (run {run + 1}/{repeats})" if repeats > 1 else ""
+        runs.append(
+            measure_processes_run(
+                bootstrap,
+                total,
+                settings,
+                processes,
+                bare_one_rate,
+                expected_hits,
+                progress=progress,
+                label=label,
+            )
+        )
+    return combine_process_runs(runs, bare_one_rate)
+
+
+def combine_process_runs(runs: Sequence[ProcessesResult], bare_one_rate: float) -> ProcessesResult:
+    """(f) and (g) over several runs: the median rate of each, and the ratios of the medians; the other
+    figures of the run with the median (g) rate; the fewest hits and the most dead letters and restarts of
+    any run."""
+    matcher_rates = [run.matcher_rate for run in runs]
+    bare_rates = [run.bare_rate for run in runs]
+    middle = median_run(matcher_rates)
+    rate, bare_rate = round(median(matcher_rates)), round(median(bare_rates))
+    return replace(
+        runs[middle],
+        bare_rate=bare_rate,
+        matcher_rate=rate,
+        ratio_to_bare_one=_ratio(rate, bare_one_rate),
+        ratio_to_bare_same=_ratio(rate, bare_rate),
+        hits=min(run.hits for run in runs),
+        dead_letters=max(run.dead_letters for run in runs),
+        restarts=max(run.restarts for run in runs),
+        bare_runs=bare_rates,
+        matcher_runs=matcher_rates,
+        run_ratios_same=[ratio for run in runs for ratio in run.run_ratios_same],
+        details_run=middle + 1,
+    )
+
+
+def measure_processes_run(
+    bootstrap: str,
+    total: int,
+    settings: MatcherSettings,
+    processes: int,
+    bare_one_rate: float,
+    expected_hits: int,
+    *,
+    progress: Progress,
+    label: str = "",
+) -> ProcessesResult:
+    """One run of (f) then (g): ``processes`` bare consumers, then ``processes`` matcher processes (each in
+    a fresh group), over every read.
+
+    Raises
+    ------
+    BenchError
+        The matcher processes published fewer hits than ``expected_hits`` (one matcher's, same reads).
+    """
     bare_seconds, bare_timed, bare_cpu_s, bare_broker_cpu_s, bare_partitions = measure_bare_processes(
-        bootstrap, total, settings, processes, progress=progress
+        bootstrap, total, settings, processes, progress=progress, label=label
     )
     bare_rate = bare_timed / bare_seconds if bare_seconds > 0 else 0.0
     group_settings = settings.model_copy(
@@ -1634,7 +1728,7 @@ def measure_processes(
             "processes": processes,
         }
     )
-    load = progress.add_task(f"(g) matcher, {processes} processes: load hotlist", total=None)
+    load = progress.add_task(f"(g) matcher, {processes} processes{label}: load hotlist", total=None)
     clock = _GroupClock(bootstrap, group_settings.group_id)
     try:
         with MatcherProcesses(group_settings, registry=registry()) as group:
@@ -1643,7 +1737,7 @@ def measure_processes(
                 lambda: group.hotlist_version >= 1, "the hotlist", timeout_s=600, alive=group.alive
             )
             progress.update(load, total=1, completed=1)
-            task = progress.add_task(f"(g) matcher, {processes} processes", total=total)
+            task = progress.add_task(f"(g) matcher, {processes} processes{label}", total=total)
             start, end, at_start, cpu_s, broker_cpu_s = clock.time(
                 total,
                 lambda: group.partitions,
@@ -1661,31 +1755,38 @@ def measure_processes(
     finally:
         clock.close()
     seconds = end - start
-    rate = (total - at_start) / seconds if seconds > 0 else 0.0
+    rate = round((total - at_start) / seconds) if seconds > 0 else 0
+    bare_rate = round(bare_rate)
     if hits < expected_hits:
-        raise BenchError(f"{processes} matcher processes published {hits} hits, one process {expected_hits}")
+        raise BenchError(
+            f"{processes} matcher processes{label} published {hits} hits, one process {expected_hits}"
+        )
     return ProcessesResult(
         processes=processes,
         records=total,
         bare_seconds=round(bare_seconds, 3),
         bare_reads_timed=bare_timed,
-        bare_rate=round(bare_rate),
+        bare_rate=bare_rate,
         bare_cpu_s=round(bare_cpu_s, 2),
         bare_broker_cpu_s=round(bare_broker_cpu_s, 2),
         bare_partitions=bare_partitions,
         matcher_load_s=round(loaded_at - started, 2),
         matcher_seconds=round(seconds, 3),
         matcher_reads_timed=total - at_start,
-        matcher_rate=round(rate),
+        matcher_rate=rate,
         matcher_cpu_s=round(cpu_s, 2),
         matcher_broker_cpu_s=round(broker_cpu_s, 2),
         matcher_partitions=partitions,
         matcher_rss_mb=rss,
-        ratio_to_bare_one=round(rate / bare_one_rate, 3) if bare_one_rate > 0 else 0.0,
-        ratio_to_bare_same=round(rate / bare_rate, 3) if bare_rate > 0 else 0.0,
+        ratio_to_bare_one=_ratio(rate, bare_one_rate),
+        ratio_to_bare_same=_ratio(rate, bare_rate),
         hits=hits,
         dead_letters=dead,
         restarts=restarts,
+        bare_runs=[bare_rate],
+        matcher_runs=[rate],
+        run_ratios_same=[_ratio(rate, bare_rate)],
+        details_run=1,
     )
 
 
@@ -1889,37 +1990,45 @@ def _tables(result: BenchResult) -> list[Table]:
     n = result.processes
     if n is not None:
         rates.add_row(
-            f"(f) bare KafkaConsumer x {n.processes}",
+            f"(f) bare KafkaConsumer x {n.processes}{_median_of(n.bare_runs)}",
             f"{n.bare_rate:,.0f}",
             f"{n.bare_reads_timed / n.bare_cpu_s if n.bare_cpu_s else 0:,.0f}",
             "",
             f"{n.bare_seconds:.2f}",
+            f"{_spread(n.bare_runs, n.details_run)}"
             f"{n.processes} processes in one group, partitions {n.bare_partitions}; {n.records:,} records, "
             f"timed once the group was complete: {n.bare_reads_timed:,} "
             f"({n.bare_rate / a.rate if a.rate else 0:.2f}x (a)); broker CPU "
             f"{_cores(n.bare_broker_cpu_s, n.bare_seconds)}",
         )
         rates.add_row(
-            f"(g) MatcherService x {n.processes}",
+            f"(g) MatcherService x {n.processes}{_median_of(n.matcher_runs)}",
             f"{n.matcher_rate:,.0f}",
             f"{n.matcher_reads_timed / n.matcher_cpu_s if n.matcher_cpu_s else 0:,.0f}",
             "",
             f"{n.matcher_seconds:.2f}",
+            f"{_spread(n.matcher_runs, n.details_run)}"
             f"{n.processes} processes (MatcherProcesses), partitions {n.matcher_partitions}; timed "
             f"{n.matcher_reads_timed:,} reads; hotlist in use after {n.matcher_load_s:.1f} s; "
-            f"{n.hits:,} hits; DLQ {n.dead_letters}; restarts {n.restarts}; broker CPU "
+            f"{n.hits:,} hits (fewest of any run); DLQ {n.dead_letters}; restarts {n.restarts} (most of any "
+            "run); broker CPU "
             f"{_cores(n.matcher_broker_cpu_s, n.matcher_seconds)}; RSS per process "
             f"{', '.join(f'{mb:.0f}' for mb in n.matcher_rss_mb)} MB",
         )
         rates.add_row(
-            "(g)/(a), (g)/(f)",
+            "(g)/(a), (g)/(f)" + (", medians" if len(n.matcher_runs) > 1 else ""),
             f"{n.ratio_to_bare_one:.3f}",
             f"{n.ratio_to_bare_same:.3f}",
             "",
             "",
             f"{n.processes} matchers vs 1 bare consumer: goal >= {GOAL_RATIO}: "
             f"{_verdict(bool(result.processes_ratio_goal_met))}; vs {n.processes} bare consumers (second "
-            "column): like for like",
+            "column): like for like"
+            + (
+                f"; each run's own (g)/(f): {_listed(n.run_ratios_same, '.3f')}"
+                if len(n.run_ratios_same) > 1
+                else ""
+            ),
         )
     rates.add_row(
         "(e) ReadMatcher.match, 1 thread",
@@ -2017,7 +2126,9 @@ def print_report(result: BenchResult, console: Console) -> None:
         + (
             ""
             if several is None
-            else f"{several.processes} matcher processes/1 bare consumer {several.ratio_to_bare_one:.3f}: "
+            else f"{several.processes} matcher processes/1 bare consumer {several.ratio_to_bare_one:.3f}"
+            + (f" (median of {len(several.matcher_runs)} runs)" if len(several.matcher_runs) > 1 else "")
+            + ": "
             f"{_verdict(bool(result.processes_ratio_goal_met))} ({several.processes} bare consumers: "
             f"{several.ratio_to_bare_same:.3f}); "
         )
@@ -2041,6 +2152,7 @@ def run_benchmark(
     console: Console,
     processes: int = 1,
     repeats: int = 5,
+    process_repeats: int = 3,
 ) -> BenchResult:
     """Run every stage and return the results (see the module docstring).
 
@@ -2066,6 +2178,8 @@ def run_benchmark(
         Processes of stages (f) and (g); 1 skips them.
     repeats
         Runs of stages (a) and (b) each, interleaved; their medians are compared (:func:`measure_rounds`).
+    process_repeats
+        Runs of stages (f) and (g) each, interleaved; their medians are compared (:func:`measure_processes`).
     """
     started_at = datetime.now(UTC)
     load_start, cpu_start = load_average(), cpu_seconds()
@@ -2168,6 +2282,7 @@ def run_benchmark(
                         processes,
                         bare.rate,
                         all_hits,
+                        repeats=process_repeats,
                         progress=progress,
                     )
             finally:
@@ -2238,6 +2353,13 @@ def _parser() -> argparse.ArgumentParser:
         help="runs of stages (a) and (b) each, interleaved (a, b, a, b, ...), each (b) a fresh matcher in a "
         "fresh group; (c) and the verdict are median (b) / median (a) (default 5, at least 1)",
     )
+    parser.add_argument(
+        "--process-repeats",
+        type=int,
+        default=3,
+        help="runs of stages (f) and (g) each, interleaved (f, g, f, g, ...), each in a fresh group; their "
+        "ratios and verdict are of the medians (default 3, at least 1)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
     parser.add_argument(
         "--json", type=Path, default=None, metavar="PATH", help="also write the results as JSON"
@@ -2249,7 +2371,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Parse arguments, run the benchmark, print the report; return the results as a dict."""
     parser = _parser()
     args = parser.parse_args(argv)
-    for name in ("entries", "reads", "offered_rate", "latency_seconds", "processes", "repeats"):
+    for name in (
+        "entries",
+        "reads",
+        "offered_rate",
+        "latency_seconds",
+        "processes",
+        "repeats",
+        "process_repeats",
+    ):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
     if not 0.0 <= args.hit_rate <= 1.0:
@@ -2268,6 +2398,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         console=console,
         processes=args.processes,
         repeats=args.repeats,
+        process_repeats=args.process_repeats,
     )
     print_report(result, console)
     data = result.to_dict()

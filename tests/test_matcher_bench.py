@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.matcher_bench import main
+from benchmarks.matcher_bench import ProcessesResult, combine_process_runs, main
 from stream.settings import MatcherSettings
 
 READS = 60_000
@@ -21,6 +21,7 @@ def test_matcher_bench_measures_positive_rates_and_every_planted_hit(tmp_path: P
         [
             *("--entries", "20000", "--core-entries", "20000", "--reads", str(READS)),
             *("--latency-seconds", "3", "--hit-rate", "0.02", "--processes", "2", "--repeats", "2"),
+            *("--process-repeats", "1"),
             *("--json", str(out)),
         ]
     )
@@ -75,5 +76,61 @@ def test_matcher_bench_measures_positive_rates_and_every_planted_hit(tmp_path: P
     assert several["matcher_rate"] > 0
     assert sorted(several["matcher_partitions"]) == sorted(several["bare_partitions"]) == [3, 3]
     assert several["dead_letters"] == 0
+    assert several["matcher_runs"] == [several["matcher_rate"]]
+    assert several["bare_runs"] == [several["bare_rate"]]
+    assert several["ratio_to_bare_one"] == round(several["matcher_rate"] / bare["rate"], 3)
     assert all(mb > 0 for mb in several["matcher_rss_mb"])
     assert json.loads(out.read_text(encoding="utf-8")) == result
+
+
+def _processes_run(
+    bare_rate: float, matcher_rate: float, *, hits: int = 100, dead: int = 0
+) -> ProcessesResult:
+    return ProcessesResult(
+        processes=2,
+        records=1000,
+        bare_seconds=1.0,
+        bare_reads_timed=1000,
+        bare_rate=bare_rate,
+        bare_cpu_s=1.0,
+        bare_broker_cpu_s=0.1,
+        bare_partitions=[3, 3],
+        matcher_load_s=1.0,
+        matcher_seconds=1000 / matcher_rate,
+        matcher_reads_timed=1000,
+        matcher_rate=matcher_rate,
+        matcher_cpu_s=1.0,
+        matcher_broker_cpu_s=0.1,
+        matcher_partitions=[3, 3],
+        matcher_rss_mb=[100.0, 100.0],
+        ratio_to_bare_one=0.0,
+        ratio_to_bare_same=round(matcher_rate / bare_rate, 3),
+        hits=hits,
+        dead_letters=dead,
+        restarts=0,
+        bare_runs=[bare_rate],
+        matcher_runs=[matcher_rate],
+        run_ratios_same=[round(matcher_rate / bare_rate, 3)],
+        details_run=1,
+    )
+
+
+def test_runs_of_several_processes_are_combined_by_their_medians() -> None:
+    runs = [
+        _processes_run(100_000, 90_000, hits=100),
+        _processes_run(120_000, 60_000, hits=99, dead=2),
+        _processes_run(80_000, 100_000, hits=100),
+    ]
+
+    combined = combine_process_runs(runs, bare_one_rate=100_000)
+
+    assert combined.matcher_runs == [90_000, 60_000, 100_000]
+    assert combined.bare_runs == [100_000, 120_000, 80_000]
+    assert (combined.matcher_rate, combined.bare_rate) == (90_000, 100_000)
+    assert combined.ratio_to_bare_one == 0.9
+    assert combined.ratio_to_bare_same == 0.9
+    assert combined.run_ratios_same == [0.9, 0.5, 1.25]
+    # The other figures are the median (g) run's; the checks are the worst run's.
+    assert combined.details_run == 1
+    assert combined.matcher_seconds == runs[0].matcher_seconds
+    assert (combined.hits, combined.dead_letters) == (99, 2)
