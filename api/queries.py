@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rapidfuzz.distance import Levenshtein
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Row, Select, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -23,13 +23,14 @@ from api.tables import (
     HeartbeatRow,
     HitRow,
     HotlistVersionRow,
+    ReadPlateKey,
     ReadRow,
     Token,
     User,
 )
 from cordon.events import Heartbeat, HotlistEntry, HotlistHit, PlateRead, utc_now
 from stream.hotlist import HotlistVersion
-from stream.matching import canonical
+from stream.matching import canonical, search_keys
 
 __all__ = [
     "act_on_alert",
@@ -44,6 +45,7 @@ __all__ = [
     "record_audit",
     "search_reads",
     "store_events",
+    "store_read_keys",
     "user_for_token",
     "version_entries",
     "version_row",
@@ -120,16 +122,34 @@ def revoke_token(session: Session, *, token: str) -> None:
 # --- events from Kafka ---
 
 
-def _insert_ignoring_duplicates(session: Session, table: Any, rows: list[dict[str, Any]], key: str) -> int:
-    """Insert rows, skipping any whose ``key`` is already stored (idempotent ingest); return rows inserted."""
+def _insert_ignoring_duplicates(
+    session: Session, table: Any, rows: list[dict[str, Any]], key: str, *returning: Any
+) -> list[Row[Any]]:
+    """Insert rows, skipping any whose ``key`` is already stored (idempotent ingest); return the inserted
+    rows' ``returning`` columns (their ``key`` if none are named)."""
     if not rows:
-        return 0
+        return []
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
-        insert(table).values(rows).on_conflict_do_nothing(index_elements=[key]).returning(getattr(table, key))
+        upsert(table)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=[key])
+        .returning(*(returning or (getattr(table, key),)))
     )
-    return len(session.execute(statement).all())
+    return list(session.execute(statement).all())
+
+
+def store_read_keys(session: Session, reads: Iterable[tuple[int, str]]) -> None:
+    """Store the fuzzy-search keys (:func:`stream.matching.search_keys`) of reads, given as ``(seq, plate)``
+    pairs (one prepared INSERT run for many rows: faster than compiling a multi-row VALUES)."""
+    rows = [{"key": key, "seq": seq} for seq, plate in reads for key in search_keys(plate)]
+    for start in range(0, len(rows), _KEY_ROWS_PER_INSERT):
+        session.execute(insert(ReadPlateKey), rows[start : start + _KEY_ROWS_PER_INSERT])
+
+
+_KEY_ROWS_PER_INSERT = 5000
+_SEQS_PER_QUERY = 5000
 
 
 def store_events(
@@ -204,10 +224,14 @@ def store_events(
         }
         for b in {b.heartbeat_id: b for b in heartbeats}.values()
     ]
+    new_reads = _insert_ignoring_duplicates(
+        session, ReadRow, read_rows, "read_id", ReadRow.seq, ReadRow.plate
+    )
+    store_read_keys(session, ((row.seq, row.plate) for row in new_reads))
     return (
-        _insert_ignoring_duplicates(session, ReadRow, read_rows, "read_id"),
-        _insert_ignoring_duplicates(session, HitRow, hit_rows, "hit_id"),
-        _insert_ignoring_duplicates(session, HeartbeatRow, beat_rows, "heartbeat_id"),
+        len(new_reads),
+        len(_insert_ignoring_duplicates(session, HitRow, hit_rows, "hit_id")),
+        len(_insert_ignoring_duplicates(session, HeartbeatRow, beat_rows, "heartbeat_id")),
     )
 
 
@@ -314,7 +338,8 @@ def search_reads(
     """Reads in a time range, newest first, by plate (exact, wildcard ``*``/``?``, or fuzzy) and camera.
 
     Fuzzy finds plates equal once OCR-confusable characters are merged (O/0, I/1, B/8, ...) or one edit from
-    that; it scans the time range's reads, so the range is bounded by the caller.
+    that. It looks up the reads that share a search key with the plate (:class:`api.tables.ReadPlateKey`),
+    and checks each one's distance: it reads the reads of nearby plates, not every read of the time range.
 
     Raises
     ------
@@ -340,13 +365,22 @@ def search_reads(
             query = query.where(ReadRow.plate.like(like))
         else:
             key = canonical(plate)
-            rows: list[ReadRow] = []
-            for row in session.scalars(query.execution_options(yield_per=1000)):
-                if Levenshtein.distance(row.plate_canonical, key, score_cutoff=1) <= 1:
-                    rows.append(row)
-                    if len(rows) > limit:
-                        break
-            return rows[:limit], (rows[limit - 1].seq if len(rows) > limit else None)
+            # The reads sharing a key with the plate, looked up first, so that the database never scans the
+            # time range whatever its statistics say; newest first, in chunks (each a bounded IN list).
+            near = select(ReadPlateKey.seq).where(ReadPlateKey.key.in_(sorted(search_keys(plate))))
+            near_seqs = sorted(set(session.scalars(near)), reverse=True)
+            # Plates sharing a key may be two edits apart: check the candidates' plates (not their rows,
+            # which hold the crops), then read the rows of the page.
+            plates = query.with_only_columns(ReadRow.seq, ReadRow.plate_canonical)
+            seqs: list[int] = []
+            for start in range(0, len(near_seqs), _SEQS_PER_QUERY):
+                chunk = near_seqs[start : start + _SEQS_PER_QUERY]
+                for seq, plate_key in session.execute(plates.where(ReadRow.seq.in_(chunk))):
+                    if Levenshtein.distance(plate_key, key) <= 1:
+                        seqs.append(seq)
+                if len(seqs) > limit:
+                    break
+            query = select(ReadRow).where(ReadRow.seq.in_(seqs[: limit + 1])).order_by(ReadRow.seq.desc())
     found = list(session.scalars(query.limit(limit + 1)))
     return found[:limit], (found[limit - 1].seq if len(found) > limit else None)
 
@@ -465,7 +499,11 @@ def diff_versions(
 def purge(
     session: Session, *, reads_before: datetime, hits_before: datetime, dry_run: bool
 ) -> tuple[int, int, int]:
-    """Delete reads, hits and heartbeats older than the cut-offs (or only count them). Returns the counts."""
+    """Delete reads (and their search keys), hits and heartbeats older than the cut-offs (or only count
+    them). Returns the counts."""
+    if not dry_run:
+        old_reads = select(ReadRow.seq).where(ReadRow.captured_at < reads_before)
+        session.execute(delete(ReadPlateKey).where(ReadPlateKey.seq.in_(old_reads)))
     targets = (
         (ReadRow, ReadRow.captured_at < reads_before),
         (HitRow, HitRow.captured_at < hits_before),

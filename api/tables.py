@@ -37,6 +37,7 @@ __all__ = [
     "HitRow",
     "HotlistVersionRow",
     "PlanJob",
+    "ReadPlateKey",
     "ReadRow",
     "Token",
     "User",
@@ -122,6 +123,20 @@ class ReadRow(Base):
     direction: Mapped[str | None] = mapped_column(String(3))
     crop_jpeg: Mapped[bytes | None] = mapped_column(LargeBinary)
     stored_at: Mapped[datetime]
+
+
+class ReadPlateKey(Base):
+    """One fuzzy-search key of a read (:func:`stream.matching.search_keys` of its plate): a fuzzy search
+    looks up the reads sharing a key with the searched plate instead of scanning a time range's reads."""
+
+    __tablename__ = "read_plate_keys"
+    # The primary key (seq, key) serves deleting a read's keys; the index, looking reads up by key.
+    __table_args__ = (Index("ix_read_plate_keys_key_seq", "key", "seq"),)
+
+    seq: Mapped[int] = mapped_column(
+        _Id, ForeignKey("reads.seq", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    key: Mapped[str] = mapped_column(String(10), primary_key=True)
 
 
 class HitRow(Base):

@@ -97,6 +97,7 @@ __all__ = [
     "confusion_score",
     "edit_window",
     "effective_priority",
+    "search_keys",
 ]
 
 CONFUSION_CLASSES: Final[tuple[str, ...]] = ("O0DQ", "I1L", "B8", "S5", "Z2", "G6")
@@ -129,6 +130,18 @@ del _ch
 def canonical(plate: str) -> str:
     """Map every character of a plate to its confusion-class representative (``"BO5"`` -> ``"805"``)."""
     return plate.translate(_CANONICAL)
+
+
+def search_keys(plate: str) -> frozenset[str]:
+    """The canonical form of a plate and its one-deletion strings (the SymSpell idea, as strings).
+
+    Two plates whose canonical forms are at most one substitution, insertion or deletion apart always share
+    a key (a substitution: both with that character deleted; an insertion or deletion: the longer one with
+    it deleted is the shorter one). Plates sharing a key may be two edits apart, so a caller checks the
+    distance of what it finds.
+    """
+    key = canonical(plate)
+    return frozenset([key, *(key[:i] + key[i + 1 :] for i in range(len(key)))])
 
 
 def confusion_score(confused_positions: int) -> float:

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import json
+import random
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from alembic import command
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from rapidfuzz.distance import Levenshtein
+from sqlalchemy import func, insert, inspect, select, text
+from sqlalchemy.orm import Session
 
 from api import queries
 from api.app import create_app
-from api.db import session_scope
+from api.db import alembic_config, make_engine, migrate, session_factory, session_scope
 from api.settings import ApiSettings
-from api.tables import AuditEntry
+from api.tables import AuditEntry, ReadPlateKey, ReadRow
 from cordon.events import CameraStatus, Heartbeat, HotlistEntry, HotlistHit, utc_now
+from stream.matching import canonical, search_keys
 from tests.conftest import make_read
 
 ADMIN_PASSWORD = "admin-pass-1234"
@@ -226,6 +232,9 @@ def test_read_search_needs_a_reason_and_is_audited(api: Api) -> None:
     assert search(plate="AB12CD?", mode="wildcard") == ["AB12CDF", "AB12CDE"]
     assert search(plate="AB12CDE", mode="fuzzy") == ["A812CDE", "AB12CDF", "AB12CDE"]
     assert search(plate="AB12CDE", mode="fuzzy", camera_id="cam2") == ["A812CDE"]
+    # Fuzzy looks reads up by search keys, not by scanning the range: any range will do.
+    years = {"since": "2020-01-01T00:00:00Z"}
+    assert search(plate="AB12CDE", mode="fuzzy", **years) == ["A812CDE", "AB12CDF", "AB12CDE"]
     assert len(search()) == 4
     bad = api.client.get(
         "/api/v1/reads", params={"reason": "crime ref 01/12345/26", "plate": "AB-12"}, headers=op
@@ -234,7 +243,7 @@ def test_read_search_needs_a_reason_and_is_audited(api: Api) -> None:
     assert "plate" in bad.text
 
     audits = api.audit("reads_search")
-    assert len(audits) == 6
+    assert len(audits) == 7
     assert audits[0].reason == "crime ref 01/12345/26"
     assert audits[0].detail["plate"] == "AB12CDE"
     assert audits[0].username == "operator1"
@@ -395,9 +404,127 @@ def test_retention_purge_dry_run_then_real(api: Api) -> None:
         "/api/v1/reads", params={"reason": "retention check", "since": "2020-01-01T00:00:00Z"}, headers=admin
     ).json()
     assert [r["plate"] for r in left["items"]] == ["NE00NEW"]
+    with session_scope(api.sessions) as session:  # the purged read's search keys went with it
+        assert set(session.scalars(select(ReadPlateKey.key))) == search_keys("NE00NEW")
     assert len(api.audit("retention_purge")) == 2
     audit = api.client.get("/api/v1/audit", params={"action": "retention_purge"}, headers=api.as_("auditor"))
     assert len(audit.json()["items"]) == 2
+
+
+def _fuzzy_search(session: Session, plate: str, *, camera_id: str | None = None, limit: int = 7) -> list[int]:
+    """Every page of a fuzzy search over all time: the reads' seqs, in the order found."""
+    found: list[int] = []
+    cursor = None
+    while True:
+        rows, cursor = queries.search_reads(
+            session,
+            plate=plate,
+            mode="fuzzy",
+            camera_id=camera_id,
+            since=utc_now() - timedelta(days=365),
+            until=utc_now() + timedelta(days=1),
+            cursor=cursor,
+            limit=limit,
+        )
+        found += [row.seq for row in rows]
+        if cursor is None:
+            return found
+
+
+def _fuzzy_scan(session: Session, plate: str, *, camera_id: str | None = None) -> list[int]:
+    """What a fuzzy search must find: a scan of every read, newest first."""
+    return [
+        row.seq
+        for row in session.scalars(select(ReadRow).order_by(ReadRow.seq.desc()))
+        if Levenshtein.distance(canonical(row.plate), canonical(plate)) <= 1
+        and camera_id in (None, row.camera_id)
+    ]
+
+
+def _plates_near(plate: str, rng: random.Random, count: int) -> list[str]:
+    """Plates one confusion, one edit, two edits from ``plate``, and unrelated ones."""
+    alphabet = "ABCDEFGHJKLMNOPRSTUVWXYZ0123456789"
+    plates = []
+    for n in range(count):
+        chars = list(plate)
+        for _ in range(n % 4):  # 0, 1, 2 or 3 random edits
+            i = rng.randrange(len(chars))
+            op = rng.choice(["sub", "ins", "del", "confuse"])
+            if op == "sub":
+                chars[i] = rng.choice(alphabet)
+            elif op == "ins" and len(chars) < 10:
+                chars.insert(i, rng.choice(alphabet))
+            elif op == "del" and len(chars) > 2:
+                del chars[i]
+            else:
+                chars[i] = {"B": "8", "8": "B", "O": "0", "0": "O", "1": "I", "I": "1"}.get(
+                    chars[i], chars[i]
+                )
+        plates.append("".join(chars) if n % 5 else "".join(rng.choices(alphabet, k=7)))
+    return plates
+
+
+def test_fuzzy_read_search_finds_what_a_scan_of_every_read_finds(api: Api) -> None:
+    rng = random.Random(5)
+    plates = _plates_near("AB12CDE", rng, 150) + _plates_near("LV70XKM", rng, 150)
+    reads = [make_read(p, camera_id=f"cam{n % 3}", seconds=-n) for n, p in enumerate(plates)]
+    with session_scope(api.sessions) as session:
+        queries.store_events(session, reads=reads[:200])
+        queries.store_events(session, reads=reads[100:])  # a redelivery: its keys are not stored twice
+    with session_scope(api.sessions) as session:
+        assert session.scalar(select(func.count()).select_from(ReadPlateKey)) == sum(
+            len(search_keys(p)) for p in plates
+        )
+        for query in ("AB12CDE", "A812CDE", "AB12CD", "AB12CDEF", "LV70XKM", "LV7OXK", "ZZ99ZZZ"):
+            expected = _fuzzy_scan(session, query)
+            assert _fuzzy_search(session, query) == expected
+            assert _fuzzy_search(session, query, camera_id="cam1") == _fuzzy_scan(
+                session, query, camera_id="cam1"
+            )
+        assert len(_fuzzy_scan(session, "AB12CDE")) > 20  # the searches above found something
+
+
+@pytest.mark.parametrize("store", ["postgresql", "sqlite"])
+def test_upgrading_a_store_with_reads_fills_in_their_search_keys(
+    store: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Reads stored before the keys table existed are found by a fuzzy search after the upgrade."""
+    url = request.getfixturevalue("pg_url") if store == "postgresql" else f"sqlite:///{tmp_path / 'store.db'}"
+    engine = make_engine(url)
+    try:
+        command.upgrade(alembic_config(engine), "0001")
+        plates = _plates_near("AB12CDE", random.Random(9), 6000)  # more than one batch of the backfill
+        now = utc_now()
+        rows = [
+            {
+                "read_id": uuid.uuid4(),
+                "camera_id": "cam1",
+                "edge_box_id": "box-test",
+                "captured_at": now - timedelta(seconds=n),
+                "plate": p,
+                "plate_canonical": canonical(p),
+                "plate_raw": p,
+                "confidence": 0.9,
+                "direction": None,
+                "crop_jpeg": None,
+                "stored_at": now,
+            }
+            for n, p in enumerate(plates)
+        ]
+        with engine.begin() as connection:
+            connection.execute(insert(ReadRow), rows)
+        migrate(engine)
+        with session_scope(session_factory(engine)) as session:
+            keys = session.scalar(select(func.count()).select_from(ReadPlateKey))
+            assert keys == sum(len(search_keys(p)) for p in plates)
+            expected = _fuzzy_scan(session, "AB12CDE")
+            assert len(expected) > 1000
+            assert _fuzzy_search(session, "AB12CDE", limit=500) == expected
+        command.downgrade(alembic_config(engine), "0001")
+        with engine.connect() as connection:
+            assert not inspect(connection).has_table("read_plate_keys")
+    finally:
+        engine.dispose()
 
 
 def test_health_readiness_metrics_and_pages(api: Api) -> None:

@@ -24,6 +24,7 @@ from stream.matching import (
     confusion_score,
     edit_window,
     effective_priority,
+    search_keys,
 )
 
 AT = datetime(2025, 6, 1, 12, tzinfo=UTC)
@@ -56,6 +57,7 @@ def test_public_api_is_pinned() -> None:
         "confusion_score",
         "edit_window",
         "effective_priority",
+        "search_keys",
     }
 
 
@@ -235,6 +237,22 @@ def test_index_agrees_with_brute_force_oracle(data: st.DataObject) -> None:
                 )
                 assert m.score == expected_score
                 assert m.edits == (1 if m.kind == "edit" else 0)
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=st.data())
+def test_plates_one_edit_apart_share_a_search_key(data: st.DataObject) -> None:
+    """The API's fuzzy read search finds a read by its keys: plates a fuzzy match apart must share one."""
+    plate = data.draw(plates, label="plate")
+    other = data.draw(st.one_of(plates, query_for([plate])), label="other")
+    distance = Levenshtein.distance(canonical(plate), canonical(other))
+    shared = search_keys(plate) & search_keys(other)
+    if distance <= 1:
+        assert shared
+    if shared:
+        assert distance <= 2
+    assert canonical(plate) in search_keys(plate)
+    assert all(len(key) >= len(plate) - 1 for key in search_keys(plate))
 
 
 # --- the batch path against the one-plate path and the oracle -----------------------------------------------

@@ -20,8 +20,6 @@ from cordon.events import utc_now
 router = APIRouter(prefix="/api/v1/reads", tags=["reads"])
 Operator = Annotated[User, Depends(require("operator"))]
 
-MAX_FUZZY_RANGE = timedelta(days=31)
-
 
 @router.get("")
 def search(
@@ -47,8 +45,6 @@ def search(
     start = since or end - timedelta(days=7)
     if start >= end:
         raise InvalidInputError(f"since: {start.isoformat()} is not before until {end.isoformat()}")
-    if mode == "fuzzy" and end - start > MAX_FUZZY_RANGE:
-        raise InvalidInputError(f"since/until: a fuzzy search covers at most {MAX_FUZZY_RANGE.days} days")
     rows, next_cursor = queries.search_reads(
         session,
         plate=plate,
