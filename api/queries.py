@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -421,6 +422,7 @@ def add_hotlist_version(
         note=note,
         sha256=version.sha256,
         entry_count=len(version.entries),
+        hotlists=dict(sorted(Counter(e.hotlist for e in version.entries).items())),
         entries={"entries": [e.model_dump(mode="json") for e in version.entries]},
         active=False,
         activated_by="",

@@ -209,7 +209,11 @@ class EdgeBox(Base):
 
 
 class HotlistVersionRow(Base):
-    """A hotlist version as uploaded; ``active`` marks the one the matchers run."""
+    """A hotlist version as uploaded; ``active`` marks the one the matchers run.
+
+    ``entries`` (every entry, as JSON) is loaded only when read: a million-entry version is hundreds of MB,
+    and listing versions needs only ``hotlists``, the number of entries of each list.
+    """
 
     __tablename__ = "hotlist_versions"
 
@@ -219,7 +223,8 @@ class HotlistVersionRow(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     sha256: Mapped[str] = mapped_column(String(64))
     entry_count: Mapped[int] = mapped_column(Integer)
-    entries: Mapped[dict[str, Any]] = mapped_column(JSON)
+    hotlists: Mapped[dict[str, int]] = mapped_column(JSON)
+    entries: Mapped[dict[str, Any]] = mapped_column(JSON, deferred=True)
     active: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     activated_at: Mapped[datetime | None]
     activated_by: Mapped[str] = mapped_column(String(64), default="")

@@ -14,14 +14,14 @@ import pytest
 from alembic import command
 from fastapi.testclient import TestClient
 from rapidfuzz.distance import Levenshtein
-from sqlalchemy import func, insert, inspect, select, text
+from sqlalchemy import event, func, insert, inspect, select, text
 from sqlalchemy.orm import Session
 
 from api import queries
 from api.app import create_app
 from api.db import alembic_config, make_engine, migrate, session_factory, session_scope
 from api.settings import ApiSettings
-from api.tables import AuditEntry, ReadPlateKey, ReadRow
+from api.tables import AuditEntry, HotlistVersionRow, ReadPlateKey, ReadRow
 from cordon.events import CameraStatus, Heartbeat, HotlistEntry, HotlistHit, utc_now
 from stream.matching import canonical, search_keys
 from tests.conftest import make_read
@@ -331,6 +331,72 @@ def test_hotlist_upload_validates_versions_diffs_and_expires(api: Api) -> None:
         api.client.post("/api/v1/hotlists/versions/1/activate", headers=api.as_("operator")).status_code
         == 403
     )
+
+
+def test_listing_hotlist_versions_reads_no_entries(api: Api) -> None:
+    """A version's entries can be hundreds of MB: the versions list comes from the per-list counts alone."""
+    admin = api.as_("admin")
+    for name in ("pnc-stolen", "local-intel"):
+        files = {"file": (f"{name}.csv", HOTLIST_CSV.encode(), "text/csv")}
+        uploaded = api.client.post(
+            "/api/v1/hotlists/versions", files=files, data={"hotlist": name}, headers=admin
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        api.client.post(f"/api/v1/hotlists/versions/{uploaded.json()['version']}/activate", headers=admin)
+    statements: list[str] = []
+    engine = api.client.app.state.engine  # type: ignore[attr-defined]
+
+    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        versions = api.client.get("/api/v1/hotlists/versions", headers=admin).json()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert [(v["version"], v["hotlists"]) for v in versions] == [
+        (2, {"local-intel": 2, "pnc-stolen": 2}),
+        (1, {"pnc-stolen": 2}),
+    ]
+    version_queries = [s for s in statements if "hotlist_versions" in s]
+    assert version_queries
+    assert not [s for s in version_queries if "hotlist_versions.entries" in s]
+
+
+@pytest.mark.parametrize("store", ["postgresql", "sqlite"])
+def test_upgrading_a_store_with_hotlist_versions_counts_their_lists(
+    store: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    url = request.getfixturevalue("pg_url") if store == "postgresql" else f"sqlite:///{tmp_path / 'store.db'}"
+    engine = make_engine(url)
+    try:
+        command.upgrade(alembic_config(engine), "0002")
+        entries = [{"hotlist": "pnc-stolen"}] * 3 + [{"hotlist": "no-insurance"}]
+        with engine.begin() as connection:
+            for version, stored in ((1, entries[:2]), (2, entries)):
+                connection.execute(
+                    text(
+                        "INSERT INTO hotlist_versions (version, created_at, created_by, note, sha256, "
+                        "entry_count, entries, active, activated_by) VALUES (:version, :at, 'admin', '', "
+                        "'0', :count, :entries, :active, '')"
+                    ),
+                    {
+                        "version": version,
+                        "at": utc_now(),
+                        "count": len(stored),
+                        "entries": json.dumps({"entries": stored}),
+                        "active": version == 2,
+                    },
+                )
+        migrate(engine)
+        with session_scope(session_factory(engine)) as session:
+            counts = {row.version: row.hotlists for row in session.scalars(select(HotlistVersionRow))}
+        assert counts == {1: {"pnc-stolen": 2}, 2: {"no-insurance": 1, "pnc-stolen": 3}}
+        command.downgrade(alembic_config(engine), "0002")
+        with engine.connect() as connection:
+            assert "hotlists" not in {c["name"] for c in inspect(connection).get_columns("hotlist_versions")}
+    finally:
+        engine.dispose()
 
 
 def test_cameras_boxes_config_and_fleet_health(api: Api) -> None:

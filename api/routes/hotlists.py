@@ -28,9 +28,7 @@ MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 
 
 def version_out(row: HotlistVersionRow) -> HotlistVersionOut:
-    counts: dict[str, int] = {}
-    for entry in row.entries["entries"]:
-        counts[entry["hotlist"]] = counts.get(entry["hotlist"], 0) + 1
+    """A version's summary (never its entries, which stay unloaded)."""
     return HotlistVersionOut(
         version=row.version,
         created_at=row.created_at,
@@ -38,7 +36,7 @@ def version_out(row: HotlistVersionRow) -> HotlistVersionOut:
         note=row.note,
         sha256=row.sha256,
         entry_count=row.entry_count,
-        hotlists=counts,
+        hotlists=row.hotlists,
         active=row.active,
         activated_at=row.activated_at,
         activated_by=row.activated_by,
