@@ -15,6 +15,7 @@ from alembic import command
 from fastapi.testclient import TestClient
 from rapidfuzz.distance import Levenshtein
 from sqlalchemy import event, func, insert, inspect, select, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from api import queries
@@ -333,6 +334,18 @@ def test_hotlist_upload_validates_versions_diffs_and_expires(api: Api) -> None:
     )
 
 
+@pytest.fixture(params=["postgresql", "sqlite"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An engine on an empty store (PostgreSQL or SQLite), for tests that migrate it step by step."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+
+
 def test_listing_hotlist_versions_reads_no_entries(api: Api) -> None:
     """A version's entries can be hundreds of MB: the versions list comes from the per-list counts alone."""
     admin = api.as_("admin")
@@ -363,40 +376,32 @@ def test_listing_hotlist_versions_reads_no_entries(api: Api) -> None:
     assert not [s for s in version_queries if "hotlist_versions.entries" in s]
 
 
-@pytest.mark.parametrize("store", ["postgresql", "sqlite"])
-def test_upgrading_a_store_with_hotlist_versions_counts_their_lists(
-    store: str, request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
-    url = request.getfixturevalue("pg_url") if store == "postgresql" else f"sqlite:///{tmp_path / 'store.db'}"
-    engine = make_engine(url)
-    try:
-        command.upgrade(alembic_config(engine), "0002")
-        entries = [{"hotlist": "pnc-stolen"}] * 3 + [{"hotlist": "no-insurance"}]
-        with engine.begin() as connection:
-            for version, stored in ((1, entries[:2]), (2, entries)):
-                connection.execute(
-                    text(
-                        "INSERT INTO hotlist_versions (version, created_at, created_by, note, sha256, "
-                        "entry_count, entries, active, activated_by) VALUES (:version, :at, 'admin', '', "
-                        "'0', :count, :entries, :active, '')"
-                    ),
-                    {
-                        "version": version,
-                        "at": utc_now(),
-                        "count": len(stored),
-                        "entries": json.dumps({"entries": stored}),
-                        "active": version == 2,
-                    },
-                )
-        migrate(engine)
-        with session_scope(session_factory(engine)) as session:
-            counts = {row.version: row.hotlists for row in session.scalars(select(HotlistVersionRow))}
-        assert counts == {1: {"pnc-stolen": 2}, 2: {"no-insurance": 1, "pnc-stolen": 3}}
-        command.downgrade(alembic_config(engine), "0002")
-        with engine.connect() as connection:
-            assert "hotlists" not in {c["name"] for c in inspect(connection).get_columns("hotlist_versions")}
-    finally:
-        engine.dispose()
+def test_upgrading_a_store_with_hotlist_versions_counts_their_lists(engine: Engine) -> None:
+    command.upgrade(alembic_config(engine), "0002")
+    entries = [{"hotlist": "pnc-stolen"}] * 3 + [{"hotlist": "no-insurance"}]
+    with engine.begin() as connection:
+        for version, stored in ((1, entries[:2]), (2, entries)):
+            connection.execute(
+                text(
+                    "INSERT INTO hotlist_versions (version, created_at, created_by, note, sha256, "
+                    "entry_count, entries, active, activated_by) VALUES (:version, :at, 'admin', '', "
+                    "'0', :count, :entries, :active, '')"
+                ),
+                {
+                    "version": version,
+                    "at": utc_now(),
+                    "count": len(stored),
+                    "entries": json.dumps({"entries": stored}),
+                    "active": version == 2,
+                },
+            )
+    migrate(engine)
+    with session_scope(session_factory(engine)) as session:
+        counts = {row.version: row.hotlists for row in session.scalars(select(HotlistVersionRow))}
+    assert counts == {1: {"pnc-stolen": 2}, 2: {"no-insurance": 1, "pnc-stolen": 3}}
+    command.downgrade(alembic_config(engine), "0002")
+    with engine.connect() as connection:
+        assert "hotlists" not in {c["name"] for c in inspect(connection).get_columns("hotlist_versions")}
 
 
 def test_cameras_boxes_config_and_fleet_health(api: Api) -> None:
@@ -550,47 +555,39 @@ def test_fuzzy_read_search_finds_what_a_scan_of_every_read_finds(api: Api) -> No
         assert len(_fuzzy_scan(session, "AB12CDE")) > 20  # the searches above found something
 
 
-@pytest.mark.parametrize("store", ["postgresql", "sqlite"])
-def test_upgrading_a_store_with_reads_fills_in_their_search_keys(
-    store: str, request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
+def test_upgrading_a_store_with_reads_fills_in_their_search_keys(engine: Engine) -> None:
     """Reads stored before the keys table existed are found by a fuzzy search after the upgrade."""
-    url = request.getfixturevalue("pg_url") if store == "postgresql" else f"sqlite:///{tmp_path / 'store.db'}"
-    engine = make_engine(url)
-    try:
-        command.upgrade(alembic_config(engine), "0001")
-        plates = _plates_near("AB12CDE", random.Random(9), 6000)  # more than one batch of the backfill
-        now = utc_now()
-        rows = [
-            {
-                "read_id": uuid.uuid4(),
-                "camera_id": "cam1",
-                "edge_box_id": "box-test",
-                "captured_at": now - timedelta(seconds=n),
-                "plate": p,
-                "plate_canonical": canonical(p),
-                "plate_raw": p,
-                "confidence": 0.9,
-                "direction": None,
-                "crop_jpeg": None,
-                "stored_at": now,
-            }
-            for n, p in enumerate(plates)
-        ]
-        with engine.begin() as connection:
-            connection.execute(insert(ReadRow), rows)
-        migrate(engine)
-        with session_scope(session_factory(engine)) as session:
-            keys = session.scalar(select(func.count()).select_from(ReadPlateKey))
-            assert keys == sum(len(search_keys(p)) for p in plates)
-            expected = _fuzzy_scan(session, "AB12CDE")
-            assert len(expected) > 1000
-            assert _fuzzy_search(session, "AB12CDE", limit=500) == expected
-        command.downgrade(alembic_config(engine), "0001")
-        with engine.connect() as connection:
-            assert not inspect(connection).has_table("read_plate_keys")
-    finally:
-        engine.dispose()
+    command.upgrade(alembic_config(engine), "0001")
+    plates = _plates_near("AB12CDE", random.Random(9), 6000)  # more than one batch of the backfill
+    now = utc_now()
+    rows = [
+        {
+            "read_id": uuid.uuid4(),
+            "camera_id": "cam1",
+            "edge_box_id": "box-test",
+            "captured_at": now - timedelta(seconds=n),
+            "plate": p,
+            "plate_canonical": canonical(p),
+            "plate_raw": p,
+            "confidence": 0.9,
+            "direction": None,
+            "crop_jpeg": None,
+            "stored_at": now,
+        }
+        for n, p in enumerate(plates)
+    ]
+    with engine.begin() as connection:
+        connection.execute(insert(ReadRow), rows)
+    migrate(engine)
+    with session_scope(session_factory(engine)) as session:
+        keys = session.scalar(select(func.count()).select_from(ReadPlateKey))
+        assert keys == sum(len(search_keys(p)) for p in plates)
+        expected = _fuzzy_scan(session, "AB12CDE")
+        assert len(expected) > 1000
+        assert _fuzzy_search(session, "AB12CDE", limit=500) == expected
+    command.downgrade(alembic_config(engine), "0001")
+    with engine.connect() as connection:
+        assert not inspect(connection).has_table("read_plate_keys")
 
 
 def test_health_readiness_metrics_and_pages(api: Api) -> None:
