@@ -150,7 +150,6 @@ def store_read_keys(session: Session, reads: Iterable[tuple[int, str]]) -> None:
 
 
 _KEY_ROWS_PER_INSERT = 5000
-_SEQS_PER_QUERY = 5000
 
 
 def store_events(
@@ -323,6 +322,8 @@ def act_on_alert(
 # --- reads ---
 
 _WILDCARD = re.compile(r"^[A-Z0-9*?]{1,10}$")
+_SEQS_PER_QUERY = 5000
+"""Candidate reads of a fuzzy search checked a query at a time (a bounded IN list)."""
 
 
 def search_reads(
@@ -501,11 +502,8 @@ def diff_versions(
 def purge(
     session: Session, *, reads_before: datetime, hits_before: datetime, dry_run: bool
 ) -> tuple[int, int, int]:
-    """Delete reads (and their search keys), hits and heartbeats older than the cut-offs (or only count
-    them). Returns the counts."""
-    if not dry_run:
-        old_reads = select(ReadRow.seq).where(ReadRow.captured_at < reads_before)
-        session.execute(delete(ReadPlateKey).where(ReadPlateKey.seq.in_(old_reads)))
+    """Delete reads (their search keys go with them: ON DELETE CASCADE), hits and heartbeats older than the
+    cut-offs (or only count them). Returns the counts."""
     targets = (
         (ReadRow, ReadRow.captured_at < reads_before),
         (HitRow, HitRow.captured_at < hits_before),

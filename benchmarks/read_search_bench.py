@@ -56,7 +56,6 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import queries
@@ -179,14 +178,14 @@ def make_reads(
 
 
 @contextmanager
-def store(url: str | None) -> Iterator[tuple[Engine, sessionmaker[Session], str]]:
-    """A migrated store, ``url`` or SQLite in a temporary directory: its engine, sessions and name."""
+def store(url: str | None) -> Iterator[tuple[sessionmaker[Session], str]]:
+    """A migrated store, ``url`` or SQLite in a temporary directory: its sessions and its name."""
     with tempfile.TemporaryDirectory(prefix="cordon-read-search-") as workdir:
         name = url or f"sqlite:///{Path(workdir) / 'store.db'}"
         engine = make_engine(name)
         try:
             migrate(engine)
-            yield engine, session_factory(engine), engine.url.render_as_string(hide_password=True)
+            yield session_factory(engine), engine.url.render_as_string(hide_password=True)
         finally:
             engine.dispose()
 
@@ -266,12 +265,12 @@ def run_benchmark(
     all_reads = make_reads(reads, searched, days, rng, now)
     since, until = now - timedelta(days=days), now + timedelta(seconds=1)
     with progress_bar(console) as progress:
-        with store(None) as (_, baseline_sessions, _), mock.patch.object(queries, "store_read_keys"):
+        with store(None) as (baseline_sessions, _), mock.patch.object(queries, "store_read_keys"):
             baseline = all_reads[:baseline_reads]
             baseline_s, _ = ingest(
                 baseline_sessions, baseline, progress=progress, label="(a) ingest, no keys"
             )
-        with store(database_url) as (_, sessions, database):
+        with store(database_url) as (sessions, database):
             ingest_s, first_s = ingest(
                 sessions, all_reads, progress=progress, label="(a) ingest with keys", first=len(baseline)
             )

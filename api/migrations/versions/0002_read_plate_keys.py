@@ -34,7 +34,6 @@ def upgrade() -> None:
     with op.batch_alter_table("read_plate_keys", schema=None) as batch_op:
         batch_op.create_index("ix_read_plate_keys_key_seq", ["key", "seq"], unique=False)
 
-    assert keys is not None
     reads = sa.table("reads", sa.column("seq", sa.BigInteger()), sa.column("plate", sa.String(10)))
     connection = op.get_bind()
     after = -1
